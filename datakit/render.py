@@ -1,0 +1,282 @@
+"""Render conversations into token ids and per-token loss weights, a batch at a time.
+
+A conversation is rendered by its chat template into text carrying markers (see
+`chat_template`). That text is cut at control tokens (emitted as their ids), at encode
+boundaries, and the remaining text pieces are tokenized together with the tokenizer's batch
+API. A piece whose characters are all trainable, or all not, needs no offsets; a piece that
+mixes both is tokenized with offsets and a token is trainable if any of its characters is
+(Hugging Face's `return_assistant_tokens_mask` rule).
+
+Message text never becomes a control token unless `parse_special_tokens` is set: before
+rendering, control-token strings (and datakit's marker characters) in message content are
+replaced by escape sequences, which are turned back into the same text after the cut.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal
+
+import numpy as np
+
+from .chat_template import (
+    ENCODE_BOUNDARY,
+    ESCAPE,
+    GENERATION_END,
+    GENERATION_START,
+    MARKERS,
+    ChatTemplate,
+    TemplateError,
+)
+from .tokenizer import TokenizerBundle
+
+TrainOn = Literal["all_assistant", "last_assistant"]
+TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant")
+
+_PIECE_CACHE_LIMIT = 1 << 16
+_PIECE_CACHE_MAX_CHARS = 512
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered conversation: unshifted token ids and their weights (0.0 or 1.0)."""
+
+    tokens: np.ndarray  # int32
+    weights: np.ndarray  # float32
+
+    @property
+    def num_trainable(self) -> int:
+        return int(np.count_nonzero(self.weights))
+
+
+class RenderError(ValueError):
+    """A conversation that cannot be rendered; `reason` is a short machine-readable tag."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _alternation(strings: Iterable[str]) -> str:
+    # Longest first, so a token never loses to one of its own prefixes.
+    return "|".join(re.escape(s) for s in sorted(strings, key=lambda s: (-len(s), s)))
+
+
+class Renderer:
+    """Turns conversations into (tokens, weights) with one chat template and one tokenizer."""
+
+    def __init__(
+        self,
+        template: ChatTemplate,
+        tokenizer: TokenizerBundle,
+        *,
+        train_on: TrainOn = "all_assistant",
+        parse_special_tokens: bool = False,
+    ):
+        if train_on not in TRAIN_ON:
+            raise ValueError(f"train_on must be one of {TRAIN_ON}, not {train_on!r}")
+        if template.bos_token is None and tokenizer.bos_token:
+            template = dataclasses.replace(template, bos_token=tokenizer.bos_token)
+        self.template = template
+        self.tokenizer = tokenizer
+        self.train_on = train_on
+        self.parse_special_tokens = parse_special_tokens
+
+        control = tokenizer.control_tokens
+        self._control_ids = control
+        self._split = re.compile(_alternation([*control, *MARKERS[:3]]))
+        # What message text may not contain verbatim, and the escape that stands for it.
+        escaped = list(MARKERS) + ([] if parse_special_tokens else list(control))
+        self._escapes = {s: ESCAPE + chr(0xF0100 + i) for i, s in enumerate(escaped)}
+        self._unescapes = {v: k for k, v in self._escapes.items()}
+        self._escape_re = re.compile(_alternation(escaped))
+        self._unescape_re = re.compile(re.escape(ESCAPE) + ".", re.DOTALL)
+        self._piece_cache: dict[str, list[int]] = {}
+
+    # -- one conversation -------------------------------------------------------------------
+
+    def render(self, messages: list[dict[str, Any]]) -> Rendered:
+        """Render one conversation; raises RenderError."""
+        result = self.render_batch([messages])[0]
+        if isinstance(result, RenderError):
+            raise result
+        return result
+
+    def render_text(self, messages: list[dict[str, Any]]) -> str:
+        """The exact text the template produces (markers removed, content unescaped)."""
+        text = self.template.render(self._escape_messages(messages))
+        for marker in MARKERS[:3]:
+            text = text.replace(marker, "")
+        return self._unescape(text)
+
+    # -- a batch ----------------------------------------------------------------------------
+
+    def render_batch(self, conversations: list[list[dict[str, Any]]]) -> list[Rendered | RenderError]:
+        """Render many conversations, tokenizing all their text in one batch call per kind."""
+        plans: list[list[tuple] | RenderError] = []
+        pure_texts: list[str] = []
+        mixed_texts: list[str] = []
+        for messages in conversations:
+            try:
+                plans.append(self._plan(messages, pure_texts, mixed_texts))
+            except RenderError as exc:
+                plans.append(exc)
+        plain = self.tokenizer.plain
+        pure_ids = [e.ids for e in plain.encode_batch_fast(pure_texts, add_special_tokens=False)] if pure_texts else []
+        mixed = plain.encode_batch(mixed_texts, add_special_tokens=False) if mixed_texts else []
+
+        results: list[Rendered | RenderError] = []
+        for plan in plans:
+            if isinstance(plan, RenderError):
+                results.append(plan)
+                continue
+            tokens: list[int] = []
+            weights: list[float] = []
+            for kind, value, flag in plan:
+                if kind == 0:  # a control token id
+                    tokens.append(value)
+                    weights.append(flag)
+                elif kind == 1:  # a cached piece
+                    tokens.extend(value)
+                    weights.extend([flag] * len(value))
+                elif kind == 2:  # a pure piece, tokenized in this batch
+                    ids = pure_ids[value]
+                    tokens.extend(ids)
+                    weights.extend([flag] * len(ids))
+                    if len(pure_texts[value]) <= _PIECE_CACHE_MAX_CHARS:
+                        self._remember(pure_texts[value], ids)
+                else:  # a mixed piece: trainable if any character is
+                    encoding = mixed[value]
+                    tokens.extend(encoding.ids)
+                    weights.extend(_any_char_weights(encoding.offsets, flag))
+            results.append(Rendered(np.asarray(tokens, dtype=np.int32), np.asarray(weights, dtype=np.float32)))
+        return results
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _remember(self, text: str, ids: list[int]) -> None:
+        if len(self._piece_cache) >= _PIECE_CACHE_LIMIT:
+            self._piece_cache.clear()
+        self._piece_cache[text] = ids
+
+    def _escape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        escape_re, escapes = self._escape_re, self._escapes
+        out = []
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, str) and escape_re.search(content):
+                message = {**message, "content": escape_re.sub(lambda m: escapes[m.group()], content)}
+            out.append(message)
+        return out
+
+    def _unescape(self, text: str) -> str:
+        if ESCAPE not in text:
+            return text
+        return self._unescape_re.sub(lambda m: self._unescapes.get(m.group(), m.group()), text)
+
+    def _span_flags(self, messages: list[dict[str, Any]]) -> list[float] | None:
+        """Weight of each assistant turn's generation span, in order (None: all trainable)."""
+        assistant = [m for m in messages if m.get("role") == "assistant"]
+        if self.train_on == "last_assistant":
+            flags = [1.0 if i == len(assistant) - 1 else 0.0 for i in range(len(assistant))]
+        else:
+            flags = [1.0] * len(assistant)
+        overridden = False
+        for i, message in enumerate(assistant):
+            if "trainable" in message:
+                flags[i] = 1.0 if message["trainable"] else 0.0
+                overridden = True
+        if not overridden and self.train_on == "all_assistant":
+            return None
+        return flags
+
+    def _plan(self, messages: list[dict[str, Any]], pure_texts: list[str], mixed_texts: list[str]) -> list[tuple]:
+        """Cut one conversation's text into control ids and text pieces queued for encoding.
+
+        Plan entries are (kind, value, weight): 0 = control id, 1 = cached ids,
+        2 = index into pure_texts, 3 = index into mixed_texts (weight = char-run layout).
+        """
+        try:
+            text = self.template.render(self._escape_messages(messages))
+        except TemplateError as exc:
+            raise RenderError("template_error", str(exc)) from None
+        span_flags = self._span_flags(messages)
+        num_spans = text.count(GENERATION_START)
+        if span_flags is not None and num_spans != len(span_flags):
+            raise RenderError(
+                "template_spans_mismatch",
+                f"the template marked {num_spans} generation spans for "
+                f"{len(span_flags)} assistant messages, so per-message choices cannot apply",
+            )
+
+        plan: list[tuple] = []
+        runs: list[tuple[str, float]] = []  # the text piece being gathered: (text, weight) runs
+        control_ids = self._control_ids
+        cache = self._piece_cache
+        unescape = self._unescape
+
+        def flush() -> None:
+            if not runs:
+                return
+            if len(runs) == 1 or all(w == runs[0][1] for _, w in runs):
+                piece = "".join(t for t, _ in runs)
+                weight = runs[0][1]
+                cached = cache.get(piece)
+                if cached is not None:
+                    plan.append((1, cached, weight))
+                else:
+                    plan.append((2, len(pure_texts), weight))
+                    pure_texts.append(piece)
+            else:
+                plan.append((3, len(mixed_texts), _run_layout(runs)))
+                mixed_texts.append("".join(t for t, _ in runs))
+            runs.clear()
+
+        weight = 0.0
+        span = -1
+        pos = 0
+        for match in self._split.finditer(text):
+            start = match.start()
+            if start > pos:
+                runs.append((unescape(text[pos:start]), weight))
+            pos = match.end()
+            token = match.group()
+            if token == GENERATION_START:
+                span += 1
+                weight = 1.0 if span_flags is None else span_flags[span]
+            elif token == GENERATION_END:
+                weight = 0.0
+            elif token == ENCODE_BOUNDARY:
+                flush()
+            else:
+                flush()
+                plan.append((0, control_ids[token], weight))
+        if pos < len(text):
+            runs.append((unescape(text[pos:]), weight))
+        flush()
+        return plan
+
+
+def _run_layout(runs: list[tuple[str, float]]) -> list[tuple[int, int]]:
+    """Character intervals [start, end) of the trainable runs of a mixed piece."""
+    intervals = []
+    pos = 0
+    for text, weight in runs:
+        end = pos + len(text)
+        if weight and end > pos:
+            if intervals and intervals[-1][1] == pos:
+                intervals[-1] = (intervals[-1][0], end)
+            else:
+                intervals.append((pos, end))
+        pos = end
+    return intervals
+
+
+def _any_char_weights(offsets: list[tuple[int, int]], intervals: list[tuple[int, int]]) -> list[float]:
+    weights = []
+    for start, end in offsets:
+        weights.append(1.0 if any(start < b and end > a for a, b in intervals) else 0.0)
+    return weights

