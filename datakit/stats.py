@@ -1,0 +1,157 @@
+"""Statistics of a render: counts, length distributions and trainable tokens lost, as a table.
+
+The pipeline feeds `StatsCollector` one batch of per-row arrays at a time; `summary()` turns
+them into the plain dict written to `stats.json`, and `format_stats()` prints that dict, so
+`datakit render` and `datakit stats OUT` show the same numbers from the same data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Per-row status codes of rendered rows.
+WRITTEN, DROPPED, EMPTIED = 0, 1, 2
+ROW_FIELDS = ("file", "split", "status", "original_length", "length", "trainable_before",
+              "trainable_after", "truncated", "lost_final_end_of_turn", "fell_back_to_right")
+HISTOGRAM_EDGES = [0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
+
+
+@dataclass
+class StatsCollector:
+    files: list[str]
+    splits: list[str]
+    lines: list[int] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)
+    _rows: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in ROW_FIELDS})
+    _rejects: Counter = field(default_factory=Counter)  # (file index, reason) -> count
+
+    def add_rows(self, rows: dict[str, np.ndarray]) -> None:
+        for key in ROW_FIELDS:
+            self._rows[key].append(rows[key])
+
+    def add_reject(self, file_index: int, reason: str) -> None:
+        self._rejects[(file_index, reason)] += 1
+
+    def summary(self) -> dict[str, Any]:
+        rows = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in self._rows.items()}
+        out = _summarize(rows, self._rejects, sum(self.lines), sum(self.blank))
+        if len(self.splits) > 1:
+            out["per_split"] = {
+                name: _summarize(_subset(rows, rows["split"] == i), None, None, None)
+                for i, name in enumerate(self.splits)
+            }
+        if len(self.files) > 1:
+            out["per_file"] = {
+                name: _summarize(
+                    _subset(rows, rows["file"] == i),
+                    Counter({k: v for k, v in self._rejects.items() if k[0] == i}),
+                    self.lines[i], self.blank[i],
+                )
+                for i, name in enumerate(self.files)
+            }
+        return out
+
+
+def _subset(rows: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in rows.items()}
+
+
+def _distribution(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {"min": 0, "mean": 0.0, "median": 0.0, "p90": 0.0, "p99": 0.0, "max": 0}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"min": int(values.min()), "mean": round(float(values.mean()), 1), "median": float(p50),
+            "p90": round(float(p90), 1), "p99": round(float(p99), 1), "max": int(values.max())}
+
+
+def _histogram(values: np.ndarray) -> list[int]:
+    edges = HISTOGRAM_EDGES + [max(HISTOGRAM_EDGES[-1] + 1, int(values.max()) + 1 if values.size else 0)]
+    counts, _ = np.histogram(values, bins=edges)
+    return [int(c) for c in counts]
+
+
+def _summarize(rows: dict[str, np.ndarray], rejects: Counter | None, lines: int | None,
+               blank: int | None) -> dict[str, Any]:
+    written = rows["status"] == WRITTEN
+    before = rows["original_length"]
+    after = rows["length"][written]
+    trainable_before = int(rows["trainable_before"].sum())
+    trainable_after = int(rows["trainable_after"][written].sum())
+    lost = trainable_before - trainable_after
+    out: dict[str, Any] = {}
+    if lines is not None:
+        out["lines_read"] = lines
+        out["blank_lines"] = blank
+    out["rows_written"] = int(written.sum())
+    if rejects is not None:
+        by_reason = Counter()
+        for (_, reason), n in rejects.items():
+            by_reason[reason] += n
+        out["rejected"] = sum(by_reason.values())
+        out["rejected_by_reason"] = dict(sorted(by_reason.items()))
+    out["truncated"] = int((rows["truncated"].astype(bool) & written).sum())
+    out["dropped_too_long"] = int((rows["status"] == DROPPED).sum())
+    out["emptied_by_truncation"] = int((rows["status"] == EMPTIED).sum())
+    out["turns_fell_back_to_right"] = int((rows["fell_back_to_right"].astype(bool) & written).sum())
+    out["lost_final_end_of_turn"] = int((rows["lost_final_end_of_turn"].astype(bool) & written).sum())
+    out["tokens_written"] = int(after.sum())
+    out["trainable_tokens_before"] = trainable_before
+    out["trainable_tokens_written"] = trainable_after
+    out["trainable_tokens_lost"] = lost
+    out["trainable_tokens_lost_pct"] = round(100.0 * lost / trainable_before, 2) if trainable_before else 0.0
+    out["length_before"] = _distribution(before)
+    out["length_after"] = _distribution(after)
+    out["histogram"] = {"edges": HISTOGRAM_EDGES, "before": _histogram(before), "after": _histogram(after)}
+    return out
+
+
+def _block(stats: dict[str, Any], title: str) -> list[str]:
+    lines = [title]
+
+    def row(label: str, value: Any) -> None:
+        lines.append(f"  {label:<38}{value:>12}" if not isinstance(value, str) else f"  {label:<38}{value:>12}")
+
+    if "lines_read" in stats:
+        row("lines read", f"{stats['lines_read']:,}")
+        row("blank lines (skipped)", f"{stats['blank_lines']:,}")
+    row("rows written", f"{stats['rows_written']:,}")
+    if "rejected" in stats:
+        row("rejected", f"{stats['rejected']:,}")
+        for reason, n in stats["rejected_by_reason"].items():
+            row(f"  {reason}", f"{n:,}")
+    row("truncated (kept)", f"{stats['truncated']:,}")
+    row("dropped as too long", f"{stats['dropped_too_long']:,}")
+    row("no trainable token after truncation", f"{stats['emptied_by_truncation']:,}")
+    row("turns policy fell back to right", f"{stats['turns_fell_back_to_right']:,}")
+    row("final end-of-turn token cut off", f"{stats['lost_final_end_of_turn']:,}")
+    row("tokens written", f"{stats['tokens_written']:,}")
+    row("trainable tokens before truncation", f"{stats['trainable_tokens_before']:,}")
+    row("trainable tokens written", f"{stats['trainable_tokens_written']:,}")
+    row("trainable tokens lost", f"{stats['trainable_tokens_lost']:,} ({stats['trainable_tokens_lost_pct']}%)")
+    lines.append(f"  {'length':<12}{'min':>8}{'mean':>10}{'median':>10}{'p90':>10}{'p99':>10}{'max':>9}")
+    for key, label in (("length_before", "before"), ("length_after", "after")):
+        d = stats[key]
+        lines.append(f"  {label:<12}{d['min']:>8}{d['mean']:>10}{d['median']:>10}{d['p90']:>10}{d['p99']:>10}{d['max']:>9}")
+    hist = stats["histogram"]
+    edges = hist["edges"]
+    labels = [f"{edges[i]}-{edges[i + 1] - 1}" for i in range(len(edges) - 1)] + [f">={edges[-1]}"]
+    peak = max([1, *hist["before"], *hist["after"]])
+    lines.append(f"  {'tokens':<14}{'before':>8}{'after':>8}")
+    for label, b, a in zip(labels, hist["before"], hist["after"]):
+        if b or a:
+            lines.append(f"  {label:<14}{b:>8}{a:>8}  {'#' * max(1 if a else 0, round(24 * a / peak))}")
+    return lines
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    """The statistics as a plain-text table (what `render` prints and `datakit stats` shows)."""
+    lines = _block(stats, "all inputs")
+    for name, sub in stats.get("per_split", {}).items():
+        lines += [""] + _block(sub, f"split {name}")
+    for name, sub in stats.get("per_file", {}).items():
+        lines += [""] + _block(sub, f"file {name}")
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""Write an output directory: Arrow shards per split, rejects, stats and the manifest, atomically.
+
+Everything is first written under `OUT/.datakit-staging/`; `commit()` moves the files into
+place and writes `manifest.json` last (temp file + rename), so a directory without a manifest
+is never a complete output, and a crash leaves nothing that looks valid. The layout is the
+one `datasets.save_to_disk` writes, so `datasets.load_from_disk(OUT)` opens it, and every shard
+is a plain Arrow IPC stream that `pyarrow` and `polars` read directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .datum import SCHEMA
+
+STAGING = ".datakit-staging"
+MANIFEST = "manifest.json"
+FORMAT = "datakit/1"
+# What a datakit output directory may hold; anything else means it is not ours to replace.
+_OWNED = {MANIFEST, "dataset_dict.json", "stats.json", "rejects.jsonl", "train", "test", STAGING}
+
+
+class OutputError(RuntimeError):
+    """The output directory cannot be used (exists, is not datakit's, ...)."""
+
+
+def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Make `out_dir` ready for a new run; never touches anything datakit did not write."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a directory")
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True)
+        return
+    entries = {p.name for p in out_dir.iterdir()}
+    foreign = sorted(entries - _OWNED)
+    if foreign:
+        raise OutputError(
+            f"{out_dir} is not a datakit output directory (it holds {', '.join(foreign[:3])}); "
+            "choose another -o"
+        )
+    if MANIFEST in entries and not overwrite:
+        raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
+    # A previous run that died before committing: its staging area is garbage.
+    shutil.rmtree(out_dir / STAGING, ignore_errors=True)
+    if MANIFEST not in entries:
+        _remove_owned(out_dir)
+
+
+def _remove_owned(out_dir: Path) -> None:
+    for name in _OWNED - {STAGING}:
+        path = out_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ShardWriter:
+    """Arrow IPC stream shards of one split, rolled over at about `shard_bytes`."""
+
+    def __init__(self, directory: Path, split: str, shard_bytes: int):
+        self.directory = directory / split
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.split = split
+        self.shard_bytes = shard_bytes
+        self.shards: list[dict[str, Any]] = []
+        self._writer: pa.RecordBatchStreamWriter | None = None
+        self._sink: Any = None
+        self._rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(table)
+        self._rows += table.num_rows
+        if self._sink.tell() >= self.shard_bytes:
+            self._close()
+
+    def close(self) -> list[dict[str, Any]]:
+        if self._writer is None and not self.shards:
+            self._open()  # an empty split still gets one (empty) shard, so readers see its schema
+        if self._writer is not None:
+            self._close()
+        return self.shards
+
+    def _name(self) -> str:
+        return f"data-{len(self.shards):05d}.arrow"
+
+    def _open(self) -> None:
+        self._sink = pa.OSFile(str(self.directory / (self._name() + ".tmp")), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, SCHEMA)
+        self._rows = 0
+
+    def _close(self) -> None:
+        self._writer.close()
+        self._sink.close()
+        name = self._name()
+        tmp = self.directory / (name + ".tmp")
+        final = self.directory / name
+        os.replace(tmp, final)
+        self.shards.append(
+            {
+                "file": f"{self.split}/{name}",
+                "rows": self._rows,
+                "bytes": final.stat().st_size,
+                "sha256": sha256_file(final),
+            }
+        )
+        self._writer = None
+        self._sink = None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class OutputWriter:
+    """Stages a run's files and commits them into `out_dir` at the end."""
+
+    def __init__(self, out_dir: Path, splits: list[str], shard_bytes: int):
+        self.out_dir = out_dir
+        self.staging = out_dir / STAGING
+        self.staging.mkdir(parents=True)
+        self.splits = {name: ShardWriter(self.staging, name, shard_bytes) for name in splits}
+        self._rejects = open(self.staging / "rejects.jsonl", "w", encoding="utf-8")
+
+    def write(self, split: str, table: pa.Table) -> None:
+        self.splits[split].write(table)
+
+    def reject(self, record: dict[str, Any]) -> None:
+        self._rejects.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def commit(self, manifest: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+        """Close the shards, write the sidecar files and move it all into place; manifest last."""
+        self._rejects.close()
+        split_entries = {}
+        for name, writer in self.splits.items():
+            shards = writer.close()
+            split_entries[name] = {"rows": sum(s["rows"] for s in shards), "shards": shards}
+            self._write_datasets_sidecars(name, shards, manifest)
+        _write_json(self.staging / "dataset_dict.json", {"splits": list(self.splits)})
+        _write_json(self.staging / "stats.json", stats)
+        manifest = {
+            **manifest,
+            "splits": split_entries,
+            "rejects": {"file": "rejects.jsonl", "sha256": sha256_file(self.staging / "rejects.jsonl")},
+        }
+        _write_json(self.staging / MANIFEST, manifest)
+
+        old_manifest = self.out_dir / MANIFEST
+        if old_manifest.exists():
+            old_manifest.unlink()  # from here until the new manifest lands, the dir is incomplete
+        _remove_owned(self.out_dir)
+        for entry in sorted(self.staging.iterdir()):
+            if entry.name != MANIFEST:
+                os.replace(entry, self.out_dir / entry.name)
+        os.replace(self.staging / MANIFEST, self.out_dir / MANIFEST)
+        _fsync_dir(self.out_dir)
+        self.staging.rmdir()
+        return manifest
+
+    def abort(self) -> None:
+        self._rejects.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _write_datasets_sidecars(self, split: str, shards: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
+        directory = self.staging / split
+        fingerprint = hashlib.sha256("".join(s["sha256"] for s in shards).encode()).hexdigest()[:16]
+        _write_json(
+            directory / "state.json",
+            {
+                "_data_files": [{"filename": Path(s["file"]).name} for s in shards],
+                "_fingerprint": fingerprint,
+                "_format_columns": None,
+                "_format_kwargs": {},
+                "_format_type": None,
+                "_output_all_columns": False,
+                "_split": split,
+            },
+        )
+        # No "features": datasets reads them from the Arrow schema, in every version.
+        _write_json(
+            directory / "dataset_info.json",
+            {"description": f"datakit {manifest.get('datakit_version')} render ({manifest.get('template', {}).get('name')})",
+             "citation": "", "homepage": "", "license": ""},
+        )
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
