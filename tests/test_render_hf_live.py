@@ -1,0 +1,82 @@
+"""Live cross-check against transformers' `apply_chat_template` on generated conversations.
+
+Uses the bundled tokenizers through `PreTrainedTokenizerFast(tokenizer_object=...)`, offline.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from conftest import DATA, needs_shared, read_jsonl, renderer
+from datakit.chat_template import load_template
+
+transformers = pytest.importorskip("transformers")
+from tokenizers import Tokenizer  # noqa: E402
+
+PIECES = [
+    "Hello", "world", "数据", "汉字测试", "😀", "🚀✨", "e\u0301", "مرحبا", "שלום", "Ünïcödé",
+    "def f(x):\n    return x", "```python\nprint(1)\n```", "- item\n- item", "1234567", "$x^2$",
+    "<think>", "</think>", "<tool_call>", "a\tb", "\u00a0", "\u200b", "...", "?!", "'s", "'ll",
+]
+SPACES = ["", " ", "  ", "\n", "\n\n", "\t", " \n", "\r\n", "\n \n"]
+
+
+def _text(rng: random.Random) -> str:
+    words = [rng.choice(PIECES) for _ in range(rng.randint(0, 12))]
+    body = "".join(w + rng.choice(SPACES + [" "] * 6) for w in words)
+    return rng.choice(SPACES) + body + rng.choice(SPACES)
+
+
+def _conversation(rng: random.Random, with_tools: bool) -> list[dict]:
+    messages = []
+    if rng.random() < 0.4:
+        messages.append({"role": "system", "content": _text(rng)})
+    for _ in range(rng.randint(1, 4)):
+        messages.append({"role": "user", "content": _text(rng)})
+        if with_tools and rng.random() < 0.2:
+            messages.append({"role": "tool", "content": _text(rng)})
+        messages.append({"role": "assistant", "content": _text(rng)})
+    if rng.random() < 0.15:
+        messages.append({"role": "user", "content": _text(rng)})
+    return messages
+
+
+def _hf_tokenizer(template_name: str):
+    r = renderer(template_name)
+    fresh = Tokenizer.from_str(r.tokenizer.full.to_str())
+    hf = transformers.PreTrainedTokenizerFast(tokenizer_object=fresh, bos_token=r.template.bos_token)
+    hf.chat_template = r.template.source
+    return hf
+
+
+def _hf_render(hf, messages, variables=()):
+    out = hf.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                 return_assistant_tokens_mask=True, **dict(variables))
+    return list(out["input_ids"]), [float(m) for m in out["assistant_masks"]]
+
+
+@pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "qwen3"])
+def test_generated_conversations_match_apply_chat_template(template):
+    hf = _hf_tokenizer(template)
+    r = renderer(template)
+    rng = random.Random(f"datakit-{template}")
+    conversations = [_conversation(rng, with_tools=True) for _ in range(150)]
+    results = r.render_batch(conversations)
+    for i, (messages, ours) in enumerate(zip(conversations, results)):
+        tokens, mask = _hf_render(hf, messages, r.template.variables)
+        assert ours.tokens.tolist() == tokens, f"conversation {i}: tokens differ"
+        assert ours.weights.tolist() == mask, f"conversation {i}: weights differ"
+
+
+@needs_shared
+@pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3"])
+def test_parse_special_tokens_matches_hugging_face_on_control_text(template):
+    hf = _hf_tokenizer(template)
+    r = renderer(template, parse_special_tokens=True)
+    for row in read_jsonl(DATA / "control_token_text.jsonl"):
+        tokens, mask = _hf_render(hf, row["messages"], r.template.variables)
+        ours = r.render(row["messages"])
+        assert ours.tokens.tolist() == tokens
+        assert ours.weights.tolist() == mask
