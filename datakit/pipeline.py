@@ -21,12 +21,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
-from .chat_template import DEFAULT_DATE_STRING, load_template
+from .chat_template import DEFAULT_DATE_STRING, TemplateError, load_template
 from .datum import rows_to_table
 from .read import DEFAULT_MAX_LINE_BYTES, InvalidConversation, Line, ReadCounts, parse_conversation, read_lines
 from .render import Renderer, RenderError
 from .stats import DROPPED, EMPTIED, ROW_FIELDS, WRITTEN, StatsCollector
-from .tokenizer import load_tokenizer
+from .tokenizer import TokenizerError, check_tokenizer_source, load_tokenizer
 from .truncate import TooLong, truncate
 from .write import OutputWriter, prepare_output_dir
 
@@ -265,6 +265,7 @@ def render_files(
             raise PipelineError(f"{path}: no such file")
     files = [str(p) for p in paths]
     out_dir = Path(out_dir)
+    _check_sources(options)
     side_of = _split_sides(paths, options)
     workers = options.workers or default_workers()
     if workers <= 1:
@@ -314,6 +315,18 @@ def render_files(
     finally:
         executor.shutdown(cancel_futures=True)
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
+
+
+def _check_sources(options: RenderOptions) -> None:
+    """Fail here, with a clear message, rather than in every worker process."""
+    try:
+        template = load_template(options.template, options.date_string)
+        name = options.tokenizer or template.tokenizer
+        if name is None:
+            raise PipelineError(f"template {options.template} needs --tokenizer")
+        check_tokenizer_source(name)
+    except (TemplateError, TokenizerError) as exc:
+        raise PipelineError(str(exc)) from None
 
 
 def _split_sides(paths: list[Path], options: RenderOptions) -> Callable[[Line], int | None]:

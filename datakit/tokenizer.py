@@ -120,6 +120,18 @@ def load_tokenizer(source: str) -> TokenizerBundle:
     return _load_cached_hub_tokenizer(source)
 
 
+def check_tokenizer_source(source: str) -> None:
+    """Raise TokenizerError now if `load_tokenizer(source)` cannot work (cheap for local ones)."""
+    if source in BUNDLED:
+        return
+    path = Path(source)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if path.is_file():
+        return
+    load_tokenizer(source)
+
+
 def _special_tokens_from_config(config_path: Path) -> tuple[str | None, str | None]:
     if not config_path.is_file():
         return None, None

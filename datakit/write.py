@@ -95,7 +95,10 @@ class ShardWriter:
 
     def close(self) -> list[dict[str, Any]]:
         if self._writer is None and not self.shards:
-            self._open()  # an empty split still gets one (empty) shard, so readers see its schema
+            # An empty split still gets one shard holding an empty batch: readers need a schema
+            # and `datasets` needs at least one batch.
+            self._open()
+            self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=SCHEMA))
         if self._writer is not None:
             self._close()
         return self.shards

@@ -1,0 +1,152 @@
+"""End to end: JSONL in, an output directory that datasets, pyarrow and polars read."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from conftest import DATA, needs_shared, read_jsonl, renderer
+from datakit.cli import main
+from datakit.pipeline import RenderOptions, render_files
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("render") / "out"
+    source = out.parent / "chat.jsonl"
+    conversations = [
+        [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i} " * (i + 1)}]
+        for i in range(40)
+    ]
+    lines = [json.dumps({"messages": m}) for m in conversations]
+    lines.insert(5, "")  # blank: skipped, counted
+    lines.insert(9, "{not json")
+    lines.insert(12, json.dumps({"messages": [{"role": "user", "content": "no answer"}]}))
+    source.write_text("\n".join(lines) + "\n")
+    result = render_files([source], out, RenderOptions(template="qwen2.5", workers=1, test_ratio=0.25))
+    return source, out, conversations, result
+
+
+def _shards(out, split):
+    manifest = json.loads((out / "manifest.json").read_text())
+    return [out / s["file"] for s in manifest["splits"][split]["shards"]]
+
+
+def test_every_line_is_a_row_a_reject_or_blank(rendered):
+    _, out, _, result = rendered
+    stats = result.stats
+    assert stats["lines_read"] == 43
+    assert stats["rows_written"] + stats["rejected"] + stats["blank_lines"] == stats["lines_read"]
+    assert stats["rejected_by_reason"] == {"invalid_json": 1, "no_trainable_tokens": 1}
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert {(r["line"], r["reason"]) for r in rejects} == {(10, "invalid_json"), (13, "no_trainable_tokens")}
+    assert all(r["file"].endswith("chat.jsonl") and r["detail"] for r in rejects)
+
+
+def test_datasets_loads_a_dataset_dict_with_train_and_test(rendered):
+    datasets = pytest.importorskip("datasets")
+    _, out, _, result = rendered
+    loaded = datasets.load_from_disk(str(out))
+    assert set(loaded) == {"train", "test"}
+    assert len(loaded["train"]) + len(loaded["test"]) == result.stats["rows_written"] == 40
+    assert result.stats["per_split"]["test"]["rows_written"] == len(loaded["test"]) == 10
+
+
+def test_rows_are_shifted_datums_of_the_rendered_conversation(rendered):
+    _, out, conversations, _ = rendered
+    table = pa.concat_tables(pa.ipc.open_stream(p).read_all() for p in _shards(out, "train") + _shards(out, "test"))
+    r = renderer("qwen2.5")
+    line_of = {}
+    line = 0
+    for i in range(40):
+        line += 1
+        while line in (6, 10, 13):
+            line += 1
+        line_of[line] = conversations[i]
+    for row in table.to_pylist():
+        expected = r.render(line_of[row["line"]])
+        tokens, weights = expected.tokens.tolist(), expected.weights.tolist()
+        assert row["input_tokens"] == tokens[:-1]
+        assert row["target_tokens"] == tokens[1:]
+        assert row["weights"] == weights[1:]
+        assert row["num_tokens"] == len(tokens) and row["num_trainable"] == sum(weights[1:])
+        assert row["original_length"] == len(tokens) and row["truncated"] is False
+    assert table.schema.field("weights").type == pa.list_(pa.float32())
+    assert table.schema.field("input_tokens").type == pa.list_(pa.int32())
+
+
+def test_polars_reads_the_shards(rendered):
+    pl = pytest.importorskip("polars")
+    _, out, _, _ = rendered
+    frame = pl.concat([pl.read_ipc_stream(p) for p in _shards(out, "train")])
+    assert frame.height == 30
+    assert (frame["num_tokens"] == frame["input_tokens"].list.len() + 1).all()
+
+
+def test_torch_style_loading_through_datasets(rendered):
+    datasets = pytest.importorskip("datasets")
+    _, out, _, _ = rendered
+    train = datasets.load_from_disk(str(out))["train"]
+    assert train.features["input_tokens"].feature.dtype == "int32"
+    assert train.features["weights"].feature.dtype == "float32"
+    first = train.with_format("numpy")[0]  # what a torch DataLoader collate gets
+    assert first["input_tokens"].shape == first["target_tokens"].shape == first["weights"].shape
+    np.testing.assert_array_equal(first["input_tokens"][1:], first["target_tokens"][:-1])
+
+
+def test_stats_command_prints_the_render_summary(rendered, tmp_path):
+    source, _, _, _ = rendered
+    runner = CliRunner()
+    out = tmp_path / "cli-out"
+    shown = runner.invoke(main, ["render", str(source), "-o", str(out), "-t", "qwen2.5", "--workers", "1"])
+    assert shown.exit_code == 0, shown.output
+    again = runner.invoke(main, ["stats", str(out)])
+    assert again.exit_code == 0
+    assert again.output.strip() in shown.output
+    assert "rows written" in again.output and "invalid_json" in again.output
+
+
+def test_default_output_dir_is_derived_from_the_input(tmp_path):
+    source = tmp_path / "my-data.jsonl"
+    source.write_text(json.dumps({"messages": [{"role": "user", "content": "a"},
+                                               {"role": "assistant", "content": "b"}]}) + "\n")
+    result = CliRunner().invoke(main, ["render", str(source), "--workers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "my-data.datakit" / "manifest.json").is_file()
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(main, ["render", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "no such file" in missing.output and "Traceback" not in missing.output
+    source = tmp_path / "a.jsonl"
+    source.write_text("")
+    for args in (["--max-length", "1"], ["--max-length", "lots"], ["-t", "nope"], ["--test-ratio", "1.5"],
+                 ["--tokenizer", str(tmp_path)]):
+        result = runner.invoke(main, ["render", str(source), "-o", str(tmp_path / "o"), *args])
+        assert result.exit_code != 0 and "Traceback" not in result.output, args
+        assert result.output.strip().splitlines()[-1].startswith("Error"), (args, result.output)
+
+
+def test_empty_input_gives_an_empty_but_valid_output(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    source = tmp_path / "empty.jsonl"
+    source.write_text("\n\n")
+    result = render_files([source], tmp_path / "out", RenderOptions(workers=1))
+    assert result.stats["rows_written"] == 0 and result.stats["blank_lines"] == 2
+    assert len(datasets.load_from_disk(str(tmp_path / "out"))["train"]) == 0
+
+
+@needs_shared
+def test_several_inputs_give_per_file_stats(tmp_path):
+    files = [DATA / "edge_cases.jsonl", DATA / "conversations.jsonl"]
+    result = render_files(files, tmp_path / "out", RenderOptions(template="llama3", workers=1))
+    per_file = result.stats["per_file"]
+    assert [per_file[str(f)]["lines_read"] for f in files] == [9, 128]
+    assert result.stats["rows_written"] == 137
+    assert result.stats["tokens_written"] == sum(len(g["tokens"]) for f in ("edge_cases", "conversations")
+                                                 for g in read_jsonl(DATA.parent / "golden" / "hf" / "llama3" / f"{f}.jsonl.gz"))
