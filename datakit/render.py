@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal
 
@@ -95,6 +96,8 @@ class Renderer:
         self._escape_re = re.compile(_alternation(escaped))
         self._unescape_re = re.compile(re.escape(ESCAPE) + ".", re.DOTALL)
         self._piece_cache: dict[str, list[int]] = {}
+        self._token_bytes = tokenizer.token_bytes
+        self._normalizes_nfc = tokenizer.normalizes_nfc
 
     # -- one conversation -------------------------------------------------------------------
 
@@ -148,7 +151,11 @@ class Renderer:
                     weights.extend([flag] * len(ids))
                     if len(pure_texts[value]) <= _PIECE_CACHE_MAX_CHARS:
                         self._remember(pure_texts[value], ids)
-                else:  # a mixed piece: trainable if any character is
+                elif kind == 3:  # a mixed piece, placed by byte lengths: trainable if any byte is
+                    ids = pure_ids[value]
+                    tokens.extend(ids)
+                    weights.extend(_any_byte_weights(self._token_bytes[ids], flag))
+                else:  # a mixed piece, placed by the tokenizer's offsets
                     encoding = mixed[value]
                     tokens.extend(encoding.ids)
                     weights.extend(_any_char_weights(encoding.offsets, flag))
@@ -196,8 +203,9 @@ class Renderer:
     def _plan(self, messages: list[dict[str, Any]], pure_texts: list[str], mixed_texts: list[str]) -> list[tuple]:
         """Cut one conversation's text into control ids and text pieces queued for encoding.
 
-        Plan entries are (kind, value, weight): 0 = control id, 1 = cached ids,
-        2 = index into pure_texts, 3 = index into mixed_texts (weight = char-run layout).
+        Plan entries are (kind, value, weight): 0 = control id, 1 = cached ids, 2 = index into
+        pure_texts, 3 = index into pure_texts of a mixed piece (weight = its trainable byte
+        intervals), 4 = index into mixed_texts (weight = trainable character intervals).
         """
         try:
             text = self.template.render(self._escape_messages(messages))
@@ -231,8 +239,15 @@ class Renderer:
                     plan.append((2, len(pure_texts), weight))
                     pure_texts.append(piece)
             else:
-                plan.append((3, len(mixed_texts), _run_layout(runs)))
-                mixed_texts.append("".join(t for t, _ in runs))
+                piece = "".join(t for t, _ in runs)
+                if self._token_bytes is not None and (
+                    not self._normalizes_nfc or unicodedata.is_normalized("NFC", piece)
+                ):
+                    plan.append((3, len(pure_texts), _run_layout(runs, in_bytes=True)))
+                    pure_texts.append(piece)
+                else:
+                    plan.append((4, len(mixed_texts), _run_layout(runs)))
+                    mixed_texts.append(piece)
             runs.clear()
 
         weight = 0.0
@@ -260,12 +275,12 @@ class Renderer:
         return plan
 
 
-def _run_layout(runs: list[tuple[str, float]]) -> list[tuple[int, int]]:
-    """Character intervals [start, end) of the trainable runs of a mixed piece."""
+def _run_layout(runs: list[tuple[str, float]], in_bytes: bool = False) -> list[tuple[int, int]]:
+    """Intervals [start, end) of the trainable runs of a mixed piece, in characters or bytes."""
     intervals = []
     pos = 0
     for text, weight in runs:
-        end = pos + len(text)
+        end = pos + (len(text.encode("utf-8")) if in_bytes else len(text))
         if weight and end > pos:
             if intervals and intervals[-1][1] == pos:
                 intervals[-1] = (intervals[-1][0], end)
@@ -273,6 +288,15 @@ def _run_layout(runs: list[tuple[str, float]]) -> list[tuple[int, int]]:
                 intervals.append((pos, end))
         pos = end
     return intervals
+
+
+def _any_byte_weights(token_bytes: np.ndarray, intervals: list[tuple[int, int]]) -> list[float]:
+    ends = np.cumsum(token_bytes)
+    starts = ends - token_bytes
+    trainable = np.zeros(len(token_bytes), dtype=bool)
+    for a, b in intervals:
+        trainable |= (starts < b) & (ends > a)
+    return trainable.astype(np.float32).tolist()
 
 
 def _any_char_weights(offsets: list[tuple[int, int]], intervals: list[tuple[int, int]]) -> list[float]:

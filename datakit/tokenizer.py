@@ -17,6 +17,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+import numpy as np
 from tokenizers import Tokenizer
 
 # Bundled tokenizer name -> (asset file, added tokens to remove).
@@ -49,6 +50,10 @@ class TokenizerBundle:
     fingerprint: str
     bos_token: str | None = None
     eos_token: str | None = None
+    # Bytes of text each token id stands for, when that is fixed (byte-level BPE): lets the
+    # renderer place tokens without asking the tokenizer for offsets. None otherwise.
+    token_bytes: np.ndarray | None = field(default=None, repr=False)
+    normalizes_nfc: bool = False
 
     def decode_token(self, token_id: int) -> str:
         return self.full.decode([token_id], skip_special_tokens=False)
@@ -83,6 +88,8 @@ def bundle_from_json(
     plain_spec["added_tokens"] = [t for t in spec["added_tokens"] if not is_control_token(t)]
     return TokenizerBundle(
         name=name,
+        token_bytes=_token_byte_lengths(spec),
+        normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
         full=Tokenizer.from_str(full_json),
         plain=Tokenizer.from_str(json.dumps(plain_spec, ensure_ascii=False)),
         control_tokens=control,
@@ -90,6 +97,34 @@ def bundle_from_json(
         bos_token=bos_token,
         eos_token=eos_token,
     )
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's printable stand-ins for the 256 byte values, as ByteLevel uses them."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    codes = printable + [256 + i for i in range(len(extra))]
+    return {chr(code): byte for code, byte in zip(codes, printable + extra)}
+
+
+def _token_byte_lengths(spec: dict) -> np.ndarray | None:
+    """Length in UTF-8 bytes of the text behind each id, for plain byte-level BPE; else None."""
+    model, pre, normalizer = spec.get("model") or {}, spec.get("pre_tokenizer") or {}, spec.get("normalizer")
+    steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    byte_level = [s for s in steps if s.get("type") == "ByteLevel"]
+    if (model.get("type") != "BPE" or model.get("byte_fallback") or len(byte_level) != 1
+            or byte_level[0].get("add_prefix_space") or (normalizer and normalizer.get("type") != "NFC")):
+        return None
+    alphabet = _byte_level_alphabet()
+    vocab = model["vocab"]
+    lengths = np.zeros(max([*vocab.values(), *(t["id"] for t in spec["added_tokens"])]) + 1, dtype=np.int64)
+    for token, token_id in vocab.items():
+        if any(ch not in alphabet for ch in token):
+            return None
+        lengths[token_id] = len(token)
+    for added in spec["added_tokens"]:
+        lengths[added["id"]] = len(added["content"].encode("utf-8"))
+    return lengths
 
 
 def load_bundled(name: str) -> TokenizerBundle:

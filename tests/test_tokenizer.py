@@ -1,0 +1,70 @@
+"""Bundled tokenizers: the right files, the right ids, offline; local directories work too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import bundle
+from datakit.tokenizer import TokenizerError, load_tokenizer
+
+
+def test_llama3_bundle_drops_the_vision_image_token():
+    b = bundle("llama3")
+    assert b.full.get_vocab_size() == 128256
+    assert b.full.token_to_id("<|image|>") is None
+    assert b.full.token_to_id("<|begin_of_text|>") == 128000
+    assert b.full.token_to_id("<|eot_id|>") == 128009
+    assert len(b.control_tokens) == 256
+
+
+def test_qwen_bundles():
+    qwen3, qwen25 = bundle("qwen3"), bundle("qwen2.5")
+    assert qwen3.full.token_to_id("<|im_start|>") == 151644
+    assert qwen3.full.token_to_id("<|im_end|>") == 151645
+    assert qwen3.full.token_to_id("<think>") == 151667
+    for token in ("<tool_response>", "</tool_response>", "<think>", "</think>"):
+        assert qwen25.full.token_to_id(token) is None
+    assert qwen25.full.get_vocab_size() == 151665
+    # Markup tokens are not control tokens: chat data writes them on purpose, as in HF.
+    assert "<think>" not in qwen3.control_tokens and "<tool_call>" not in qwen3.control_tokens
+    assert "<|fim_prefix|>" in qwen3.control_tokens
+
+
+@pytest.mark.parametrize("name", ["llama3", "qwen2.5", "qwen3"])
+def test_plain_twin_keeps_every_id_but_reads_control_text_as_text(name):
+    b = bundle(name)
+    assert b.plain.get_vocab() == b.full.get_vocab()
+    for text, token_id in b.control_tokens.items():
+        assert b.full.encode(text, add_special_tokens=False).ids == [token_id]
+        assert token_id not in b.plain.encode(text, add_special_tokens=False).ids
+
+
+def test_fingerprints_are_stable_and_distinct():
+    assert bundle("qwen3").fingerprint != bundle("qwen2.5").fingerprint
+    assert load_tokenizer("llama3").fingerprint == bundle("llama3").fingerprint
+
+
+def test_a_local_tokenizer_directory(tmp_path):
+    (tmp_path / "tokenizer.json").write_text(bundle("qwen2.5").full.to_str())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"bos_token": None, "eos_token": "<|im_end|>"}))
+    local = load_tokenizer(str(tmp_path))
+    assert local.full.encode("hello world").ids == bundle("qwen2.5").full.encode("hello world").ids
+    assert local.eos_token == "<|im_end|>"
+
+
+def test_unknown_tokenizer_is_a_clear_error(tmp_path):
+    with pytest.raises(TokenizerError, match="no tokenizer.json"):
+        load_tokenizer(str(tmp_path))
+    with pytest.raises(TokenizerError, match="not found locally|needs"):
+        load_tokenizer("nobody/no-such-model-datakit-test")
+
+
+def test_license_notices_ship_with_the_tokenizers():
+    from datakit.tokenizer import PACKAGE_DIR
+
+    assets = PACKAGE_DIR / "assets"
+    assert "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT" in (assets / "LICENSE-llama3.txt").read_text()
+    assert "Apache License" in (assets / "LICENSE-qwen.txt").read_text()
+    assert "Built with Llama" in (assets / "NOTICE.md").read_text()
