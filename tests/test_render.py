@@ -235,3 +235,19 @@ def test_datakit_marker_characters_in_content_are_plain_text():
     assert decoded.count(text) == 2
     trained = r.tokenizer.full.decode(out.tokens[out.weights == 1].tolist(), skip_special_tokens=False)
     assert trained == text + "<|eot_id|>"
+
+
+@needs_shared
+@pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3"])
+def test_byte_length_placement_equals_tokenizer_offsets(template):
+    import dataclasses
+
+    fast = renderer(template)
+    with_offsets = Renderer(fast.template, dataclasses.replace(fast.tokenizer, token_bytes=None))
+    conversations = [row["messages"] for row in read_jsonl(DATA / "synthetic.jsonl")]
+    # Non-NFC text (e + combining accent) at the edges of trainable text, and emoji.
+    conversations.append([{"role": "user", "content": "cafe\u0301"},
+                          {"role": "assistant", "content": "\u0301\n e\u0301 😀"}])
+    for a, b in zip(fast.render_batch(conversations), with_offsets.render_batch(conversations)):
+        np.testing.assert_array_equal(a.tokens, b.tokens)
+        np.testing.assert_array_equal(a.weights, b.weights)
