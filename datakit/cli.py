@@ -10,8 +10,10 @@ import click
 
 from . import __version__
 from .chat_template import BUILTIN, DEFAULT_DATE_STRING, TemplateError
+from .inspect import inspect_command
 from .pipeline import PipelineError, RenderOptions, render_files
 from .render import TRAIN_ON
+from .split import split_command
 from .stats import format_stats
 from .tokenizer import TokenizerError
 from .truncate import POLICIES
@@ -132,13 +134,6 @@ def stats(output: Path, as_json: bool) -> None:
     click.echo(json.dumps(data, indent=2) if as_json else format_stats(data))
 
 
-def _register_optional_commands() -> None:
-    from .split import split_command
-
-    main.add_command(split_command)
-
-
-_register_optional_commands()
 
 
 @main.command()
@@ -155,3 +150,7 @@ def check(output: Path) -> None:
             click.echo(f"error: {error}", err=True)
         raise SystemExit(1)
     click.echo(f"ok: {report.rows:,} rows in {report.shards} shards match the manifest")
+
+
+main.add_command(split_command)
+main.add_command(inspect_command)

@@ -178,7 +178,7 @@ class BatchWorker:
                 ("fell_back_to_right", cut.fell_back_to_right),
             ):
                 rows[key].append(value)
-        result.rows = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        result.rows = {k: np.asarray(v, dtype=np.int32) for k, v in rows.items()}
         for side, t in out.items():
             result.tables[side] = rows_to_table(t["tokens"], t["weights"], t["sources"], t["lines"],
                                                 t["original"], t["truncated"])

@@ -79,8 +79,8 @@ def _summarize(rows: dict[str, np.ndarray], rejects: Counter | None, lines: int 
     written = rows["status"] == WRITTEN
     before = rows["original_length"]
     after = rows["length"][written]
-    trainable_before = int(rows["trainable_before"].sum())
-    trainable_after = int(rows["trainable_after"][written].sum())
+    trainable_before = int(rows["trainable_before"].sum(dtype=np.int64))
+    trainable_after = int(rows["trainable_after"][written].sum(dtype=np.int64))
     lost = trainable_before - trainable_after
     out: dict[str, Any] = {}
     if lines is not None:
@@ -98,7 +98,7 @@ def _summarize(rows: dict[str, np.ndarray], rejects: Counter | None, lines: int 
     out["emptied_by_truncation"] = int((rows["status"] == EMPTIED).sum())
     out["turns_fell_back_to_right"] = int((rows["fell_back_to_right"].astype(bool) & written).sum())
     out["lost_final_end_of_turn"] = int((rows["lost_final_end_of_turn"].astype(bool) & written).sum())
-    out["tokens_written"] = int(after.sum())
+    out["tokens_written"] = int(after.sum(dtype=np.int64))
     out["trainable_tokens_before"] = trainable_before
     out["trainable_tokens_written"] = trainable_after
     out["trainable_tokens_lost"] = lost
