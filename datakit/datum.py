@@ -74,15 +74,13 @@ def rows_to_table(
 
 
 def to_tinker_datum(row: dict[str, Any]) -> Any:
-    """A shard row (as a dict, e.g. from `datasets` or `pyarrow`) as a `tinker.Datum`."""
-    import tinker  # optional: only for Tinker users
+    """A shard row (a dict, e.g. from `datasets` or `pyarrow`) as a `tinker.Datum`."""
+    import tinker  # optional: only Tinker users have it
 
     return tinker.Datum(
         model_input=tinker.ModelInput.from_ints(list(row["input_tokens"])),
         loss_fn_inputs={
-            "target_tokens": tinker.TensorData(data=list(row["target_tokens"]), dtype="int64",
-                                               shape=[len(row["target_tokens"])]),
-            "weights": tinker.TensorData(data=list(row["weights"]), dtype="float32",
-                                         shape=[len(row["weights"])]),
+            "target_tokens": tinker.TensorData.from_numpy(np.asarray(row["target_tokens"], dtype=np.int64)),
+            "weights": tinker.TensorData.from_numpy(np.asarray(row["weights"], dtype=np.float32)),
         },
     )

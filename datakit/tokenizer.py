@@ -79,7 +79,7 @@ def bundle_from_json(
     spec = json.loads(definition)
     if drop:
         spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
-    full_json = json.dumps(spec, ensure_ascii=False, sort_keys=True)
+    full_json = json.dumps(spec, ensure_ascii=False)
     control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
     # Dropping an added token would renumber the ones after it, so every added token's id is
     # pinned in the model vocabulary; BPE has no merges that build the control ones from text.
@@ -115,13 +115,11 @@ def _token_byte_lengths(spec: dict) -> np.ndarray | None:
     if (model.get("type") != "BPE" or model.get("byte_fallback") or len(byte_level) != 1
             or byte_level[0].get("add_prefix_space") or (normalizer and normalizer.get("type") != "NFC")):
         return None
-    alphabet = _byte_level_alphabet()
     vocab = model["vocab"]
+    if not set("".join(vocab)) <= _byte_level_alphabet().keys():
+        return None
     lengths = np.zeros(max([*vocab.values(), *(t["id"] for t in spec["added_tokens"])]) + 1, dtype=np.int64)
-    for token, token_id in vocab.items():
-        if any(ch not in alphabet for ch in token):
-            return None
-        lengths[token_id] = len(token)
+    lengths[np.fromiter(vocab.values(), np.int64, len(vocab))] = np.fromiter(map(len, vocab), np.int64, len(vocab))
     for added in spec["added_tokens"]:
         lengths[added["id"]] = len(added["content"].encode("utf-8"))
     return lengths

@@ -1,0 +1,39 @@
+"""The Datum layout: shift, batch packing into Arrow, and the Tinker one-liner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datakit.datum import SCHEMA, rows_to_table, shift, to_tinker_datum
+
+
+def test_shift():
+    tokens = np.array([1, 2, 3, 4], dtype=np.int32)
+    weights = np.array([0, 0, 1, 1], dtype=np.float32)
+    inputs, targets, shifted = shift(tokens, weights)
+    assert inputs.tolist() == [1, 2, 3] and targets.tolist() == [2, 3, 4]
+    assert shifted.tolist() == [0.0, 1.0, 1.0] and shifted.dtype == np.float32
+
+
+def test_rows_to_table_shifts_every_row_independently():
+    rows = [np.array([5, 6], np.int32), np.array([7, 8, 9, 10], np.int32), np.array([1, 2, 3], np.int32)]
+    weights = [np.array([0, 1], np.float32), np.array([0, 1, 0, 1], np.float32), np.array([0, 0, 1], np.float32)]
+    table = rows_to_table(rows, weights, ["a", "a", "b"], [1, 2, 7], [2, 9, 3], [False, True, False])
+    assert table.schema.equals(SCHEMA)
+    got = table.to_pylist()
+    for row, tokens, w in zip(got, rows, weights):
+        assert row["input_tokens"] == tokens[:-1].tolist()
+        assert row["target_tokens"] == tokens[1:].tolist()
+        assert row["weights"] == w[1:].tolist()
+        assert row["num_tokens"] == len(tokens) and row["num_trainable"] == int(w[1:].sum())
+    assert [r["line"] for r in got] == [1, 2, 7] and [r["truncated"] for r in got] == [False, True, False]
+
+
+def test_to_tinker_datum():
+    tinker = pytest.importorskip("tinker")
+    datum = to_tinker_datum({"input_tokens": [1, 2, 3], "target_tokens": [2, 3, 4], "weights": [0.0, 1.0, 1.0]})
+    assert isinstance(datum, tinker.Datum)
+    assert datum.model_input.to_ints() == [1, 2, 3]
+    assert datum.loss_fn_inputs["target_tokens"].to_numpy().tolist() == [2, 3, 4]
+    assert datum.loss_fn_inputs["weights"].to_numpy().tolist() == [0.0, 1.0, 1.0]
