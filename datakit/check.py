@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from .datum import SCHEMA
-from .write import MANIFEST, STAGING, sha256_file
+from .write import DATASET_DICT, MANIFEST, STAGING, sha256_file
 
 
 @dataclass
@@ -80,8 +80,10 @@ def _check_shard(out_dir: Path, shard: dict[str, Any], report: CheckReport) -> N
     report.shards += 1
     if path.stat().st_size != shard["bytes"]:
         report.errors.append(f"{name}: {path.stat().st_size} bytes, manifest says {shard['bytes']}")
+        return
     if sha256_file(path) != shard["sha256"]:
         report.errors.append(f"{name}: checksum mismatch (the file changed after it was written)")
+        return
     rows = 0
     try:
         with pa.OSFile(str(path), "rb") as source:
@@ -90,13 +92,14 @@ def _check_shard(out_dir: Path, shard: dict[str, Any], report: CheckReport) -> N
                 report.errors.append(f"{name}: schema differs from datakit's")
                 return
             for batch in reader:
+                batch.validate(full=True)  # before numpy looks at its buffers
                 problem = datum_problem(batch)
                 if problem:
                     report.errors.append(f"{name}: row {rows + problem[0]}: {problem[1]}")
                     return
                 rows += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as exc:
-        report.errors.append(f"{name}: unreadable Arrow stream ({exc})")
+    except (pa.ArrowException, OSError, ValueError, IndexError) as exc:
+        report.errors.append(f"{name}: unreadable Arrow stream ({exc.__class__.__name__}: {exc})")
         return
     if rows != shard["rows"]:
         report.errors.append(f"{name}: {rows} rows, manifest says {shard['rows']}")
@@ -148,5 +151,5 @@ def _check_sidecar(out_dir: Path, split: str, entry: dict[str, Any], report: Che
     expected = [Path(s["file"]).name for s in entry.get("shards", [])]
     if files != expected:
         report.errors.append(f"{split}/state.json lists {files}, the manifest {expected}")
-    if not (out_dir / "dataset_dict.json").is_file():
+    if not (out_dir / DATASET_DICT).is_file():
         report.errors.append("dataset_dict.json: missing")

@@ -193,9 +193,23 @@ class BatchWorker:
 _process_worker: BatchWorker | None = None
 
 
-def _init_process(options: RenderOptions, files: Sequence[str]) -> None:
+def _init_process(options: RenderOptions, files: Sequence[str], parent: int) -> None:
     global _process_worker
+    _die_with_parent(parent)
     _process_worker = BatchWorker(options, files)
+
+
+def _die_with_parent(parent: int) -> None:
+    """A killed render must not leave its workers running (Linux: PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died while this process was still starting
+        os._exit(1)
 
 
 def _describe_in_process() -> dict[str, Any]:
@@ -266,6 +280,7 @@ def render_files(
     files = [str(p) for p in paths]
     out_dir = Path(out_dir)
     _check_sources(options)
+    prepare_output_dir(out_dir, overwrite)
     side_of = _split_sides(paths, options)
     workers = options.workers or default_workers()
     if workers <= 1:
@@ -274,10 +289,9 @@ def render_files(
         # Each process tokenizes on one thread; the processes are the parallelism.
         os.environ.setdefault("RAYON_NUM_THREADS", "1")
         executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                       initializer=_init_process, initargs=(options, files))
+                                       initializer=_init_process, initargs=(options, files, os.getpid()))
     try:
         description = executor.submit(_describe_in_process).result()
-        prepare_output_dir(out_dir, overwrite)
         splits = list(SPLIT_NAMES) if options.splitting else ["train"]
         writer = OutputWriter(out_dir, splits, options.shard_bytes)
         stats = StatsCollector(files, splits)

@@ -110,6 +110,8 @@ def parse_conversation(raw: bytes, roles: frozenset[str]) -> tuple[dict[str, Any
         raise InvalidConversation("invalid_json", f"{exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise InvalidConversation("invalid_json", "nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer too long to convert
+        raise InvalidConversation("invalid_json", str(exc)[:200]) from None
     if not isinstance(record, dict):
         raise InvalidConversation("not_an_object", f"line is a JSON {type(record).__name__}, not an object")
     if "messages" not in record:
@@ -131,6 +133,8 @@ def _check_message(i: int, message: Any, roles: frozenset[str]) -> None:
     role = message.get("role")
     if role is None:
         raise InvalidConversation("missing_role", f"{where} has no 'role'")
+    if not isinstance(role, str):
+        raise InvalidConversation("unknown_role", f"{where} role is a {type(role).__name__}, not a string")
     if role not in roles:
         raise InvalidConversation(
             "unknown_role", f"{where} has role {str(role)[:40]!r}; this template takes {', '.join(sorted(roles))}"

@@ -36,7 +36,7 @@ from .tokenizer import TokenizerBundle
 TrainOn = Literal["all_assistant", "last_assistant"]
 TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant")
 
-_PIECE_CACHE_LIMIT = 1 << 16
+_PIECE_CACHE_LIMIT = 1 << 12
 _PIECE_CACHE_MAX_CHARS = 512
 
 
@@ -211,6 +211,11 @@ class Renderer:
             text = self.template.render(self._escape_messages(messages))
         except TemplateError as exc:
             raise RenderError("template_error", str(exc)) from None
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RenderError("invalid_unicode", "a message field holds a lone surrogate") from None
         span_flags = self._span_flags(messages)
         num_spans = text.count(GENERATION_START)
         if span_flags is not None and num_spans != len(span_flags):

@@ -22,9 +22,10 @@ from .datum import SCHEMA
 
 STAGING = ".datakit-staging"
 MANIFEST = "manifest.json"
+DATASET_DICT = "dataset_dict.json"
 FORMAT = "datakit/1"
 # What a datakit output directory may hold; anything else means it is not ours to replace.
-_OWNED = {MANIFEST, "dataset_dict.json", "stats.json", "rejects.jsonl", "train", "test", STAGING}
+_OWNED = {MANIFEST, DATASET_DICT, "stats.json", "rejects.jsonl", "train", "test", STAGING}
 
 
 class OutputError(RuntimeError):
@@ -32,7 +33,13 @@ class OutputError(RuntimeError):
 
 
 def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Make `out_dir` ready for a new run; never touches anything datakit did not write."""
+    """Make `out_dir` ready for a new run; never touches anything datakit did not write.
+
+    A directory is a complete output when it holds both `manifest.json` and
+    `dataset_dict.json` (written in that order, last). One that holds `.datakit-staging` but
+    is not complete is what a killed run left: it is cleaned. Anything else that is not empty
+    is refused: a complete output unless `overwrite`, any other directory always.
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a directory")
     if not out_dir.exists():
@@ -45,12 +52,19 @@ def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
             f"{out_dir} is not a datakit output directory (it holds {', '.join(foreign[:3])}); "
             "choose another -o"
         )
-    if MANIFEST in entries and not overwrite:
-        raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
-    # A previous run that died before committing: its staging area is garbage.
-    shutil.rmtree(out_dir / STAGING, ignore_errors=True)
-    if MANIFEST not in entries:
-        _remove_owned(out_dir)
+    complete = {MANIFEST, DATASET_DICT} <= entries
+    if complete:
+        if not overwrite:
+            raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
+        shutil.rmtree(out_dir / STAGING, ignore_errors=True)  # a killed run's, after an earlier commit
+    elif STAGING in entries:
+        _remove_owned(out_dir)  # a run that was killed before it committed
+        shutil.rmtree(out_dir / STAGING)
+    elif entries:
+        raise OutputError(
+            f"{out_dir} holds files but no complete datakit output (no {MANIFEST}); "
+            "remove it or choose another -o"
+        )
 
 
 def _remove_owned(out_dir: Path) -> None:
@@ -113,6 +127,8 @@ class ShardWriter:
 
     def _close(self) -> None:
         self._writer.close()
+        self._sink.flush()
+        os.fsync(self._sink.fileno())
         self._sink.close()
         name = self._name()
         tmp = self.directory / (name + ".tmp")
@@ -164,7 +180,7 @@ class OutputWriter:
             shards = writer.close()
             split_entries[name] = {"rows": sum(s["rows"] for s in shards), "shards": shards}
             self._write_datasets_sidecars(name, shards, manifest)
-        _write_json(self.staging / "dataset_dict.json", {"splits": list(self.splits)})
+        _write_json(self.staging / DATASET_DICT, {"splits": list(self.splits)})
         _write_json(self.staging / "stats.json", stats)
         manifest = {
             **manifest,
@@ -173,15 +189,19 @@ class OutputWriter:
         }
         _write_json(self.staging / MANIFEST, manifest)
 
-        old_manifest = self.out_dir / MANIFEST
-        if old_manifest.exists():
-            old_manifest.unlink()  # from here until the new manifest lands, the dir is incomplete
+        # From the first unlink until dataset_dict.json lands, the directory is incomplete:
+        # neither datakit nor `datasets.load_from_disk` will take it for a finished output.
+        for name in (DATASET_DICT, MANIFEST):
+            if (self.out_dir / name).exists():
+                (self.out_dir / name).unlink()
         _remove_owned(self.out_dir)
         for entry in sorted(self.staging.iterdir()):
-            if entry.name != MANIFEST:
+            if entry.name not in (MANIFEST, DATASET_DICT):
                 os.replace(entry, self.out_dir / entry.name)
-        os.replace(self.staging / MANIFEST, self.out_dir / MANIFEST)
         _fsync_dir(self.out_dir)
+        for name in (MANIFEST, DATASET_DICT):
+            os.replace(self.staging / name, self.out_dir / name)
+            _fsync_dir(self.out_dir)
         self.staging.rmdir()
         return manifest
 
