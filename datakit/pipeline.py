@@ -8,6 +8,7 @@ output is the same whatever the number of workers and memory does not grow with 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
@@ -279,6 +280,7 @@ def render_files(
             raise PipelineError(f"{path}: no such file")
     files = [str(p) for p in paths]
     out_dir = Path(out_dir)
+    options = _with_absolute_paths(options)
     _check_sources(options)
     prepare_output_dir(out_dir, overwrite)
     side_of = _split_sides(paths, options)
@@ -329,6 +331,16 @@ def render_files(
     finally:
         executor.shutdown(cancel_futures=True)
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
+
+
+def _with_absolute_paths(options: RenderOptions) -> RenderOptions:
+    """Local template / tokenizer paths as absolute ones, so the manifest can find them again."""
+    changes = {}
+    for name in ("template", "tokenizer"):
+        value = getattr(options, name)
+        if value is not None and Path(value).exists():
+            changes[name] = str(Path(value).resolve())
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 def _check_sources(options: RenderOptions) -> None:
