@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -44,7 +45,7 @@ class TokenizerBundle:
     """A tokenizer, its control-token-free twin, and what datakit needs to know about it."""
 
     name: str
-    full: Tokenizer = field(repr=False)
+    definition: str = field(repr=False)  # the tokenizer.json this bundle was built from
     plain: Tokenizer = field(repr=False)
     control_tokens: dict[str, int] = field(repr=False)
     fingerprint: str
@@ -54,6 +55,11 @@ class TokenizerBundle:
     # renderer place tokens without asking the tokenizer for offsets. None otherwise.
     token_bytes: np.ndarray | None = field(default=None, repr=False)
     normalizes_nfc: bool = False
+
+    @cached_property
+    def full(self) -> Tokenizer:
+        # Built on first use: rendering needs only `plain`, and workers save its memory.
+        return Tokenizer.from_str(self.definition)
 
     def decode_token(self, token_id: int) -> str:
         return self.full.decode([token_id], skip_special_tokens=False)
@@ -90,7 +96,7 @@ def bundle_from_json(
         name=name,
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        full=Tokenizer.from_str(full_json),
+        definition=full_json,
         plain=Tokenizer.from_str(json.dumps(plain_spec, ensure_ascii=False)),
         control_tokens=control,
         fingerprint="sha256:" + hashlib.sha256(full_json.encode()).hexdigest(),
