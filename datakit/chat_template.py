@@ -74,6 +74,7 @@ def compile_template(source: str) -> jinja2.Template:
     )
     env.filters["tojson"] = _tojson
     env.filters["json_dumps"] = json.dumps  # Python's defaults, as tinker-cookbook writes JSON
+    env.filters["json_loads"] = json.loads
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     env.globals["encode_boundary"] = ENCODE_BOUNDARY

@@ -251,3 +251,19 @@ def test_byte_length_placement_equals_tokenizer_offsets(template):
     for a, b in zip(fast.render_batch(conversations), with_offsets.render_batch(conversations)):
         np.testing.assert_array_equal(a.tokens, b.tokens)
         np.testing.assert_array_equal(a.weights, b.weights)
+
+
+def test_cookbook_tool_calls_follow_tinker_cookbook():
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+        {"role": "tool", "content": "sunny"},
+        {"role": "assistant", "content": "Sunny."},
+    ]
+    text = renderer("qwen3-cookbook").render_text(messages)
+    assert ('<|im_start|>assistant\nLet me check.\n<tool_call>\n{"name": "get_weather", '
+            '"arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n') in text
+    assert "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n" in text
+    [refused] = renderer("llama3-cookbook").render_batch([messages])
+    assert isinstance(refused, RenderError) and "tool-call" in refused.detail
