@@ -45,7 +45,8 @@ class TokenizerBundle:
     """A tokenizer, its control-token-free twin, and what datakit needs to know about it."""
 
     name: str
-    definition: str = field(repr=False)  # the tokenizer.json this bundle was built from
+    source_json: str = field(repr=False)  # the tokenizer.json this bundle was built from...
+    dropped: tuple[str, ...]  # ...less these added tokens
     plain: Tokenizer = field(repr=False)
     control_tokens: dict[str, int] = field(repr=False)
     fingerprint: str
@@ -58,8 +59,8 @@ class TokenizerBundle:
 
     @cached_property
     def full(self) -> Tokenizer:
-        # Built on first use: rendering needs only `plain`, and workers save its memory.
-        return Tokenizer.from_str(self.definition)
+        # Built on first use: rendering needs only `plain`, and workers save its time and memory.
+        return Tokenizer.from_str(json.dumps(_without(json.loads(self.source_json), self.dropped)))
 
     def decode_token(self, token_id: int) -> str:
         return self.full.decode([token_id], skip_special_tokens=False)
@@ -82,27 +83,33 @@ def bundle_from_json(
     eos_token: str | None = None,
 ) -> TokenizerBundle:
     """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`."""
-    spec = json.loads(definition)
-    if drop:
-        spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
-    full_json = json.dumps(spec, ensure_ascii=False)
+    spec = _without(json.loads(definition), drop)
     control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
     # Dropping an added token would renumber the ones after it, so every added token's id is
     # pinned in the model vocabulary; BPE has no merges that build the control ones from text.
     plain_spec = dict(spec, model=dict(spec["model"], vocab=dict(spec["model"]["vocab"])))
     plain_spec["model"]["vocab"].update({t["content"]: t["id"] for t in spec["added_tokens"]})
     plain_spec["added_tokens"] = [t for t in spec["added_tokens"] if not is_control_token(t)]
+    digest = hashlib.sha256(definition.encode())
+    digest.update(json.dumps(sorted(drop)).encode())
     return TokenizerBundle(
         name=name,
+        source_json=definition,
+        dropped=tuple(drop),
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        definition=full_json,
         plain=Tokenizer.from_str(json.dumps(plain_spec, ensure_ascii=False)),
         control_tokens=control,
-        fingerprint="sha256:" + hashlib.sha256(full_json.encode()).hexdigest(),
+        fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,
         eos_token=eos_token,
     )
+
+
+def _without(spec: dict, drop: tuple[str, ...]) -> dict:
+    if drop:
+        spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
+    return spec
 
 
 def _byte_level_alphabet() -> dict[str, int]:
