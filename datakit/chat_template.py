@@ -11,6 +11,7 @@ pieces (tinker-cookbook tokenizes each message's header and body separately).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -63,6 +64,19 @@ def _tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: 
                       sort_keys=sort_keys)
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _json_dumps(x: Any) -> str:
+    """`json.dumps(x)` (ASCII-escaped), except that datakit's markers stay raw characters."""
+    return _NON_ASCII.sub(_escape_non_ascii, json.dumps(x, ensure_ascii=False))
+
+
+def _escape_non_ascii(match: re.Match) -> str:
+    char = match.group()
+    return char if "\U000f0000" <= char <= "\U000fffff" else json.dumps(char)[1:-1]
+
+
 def _strftime_now(format: str) -> str:
     return datetime.now().strftime(format)
 
@@ -73,7 +87,7 @@ def compile_template(source: str) -> jinja2.Template:
         trim_blocks=True, lstrip_blocks=True, extensions=[_GenerationTracker, loopcontrols]
     )
     env.filters["tojson"] = _tojson
-    env.filters["json_dumps"] = json.dumps  # Python's defaults, as tinker-cookbook writes JSON
+    env.filters["json_dumps"] = _json_dumps  # Python's defaults, as tinker-cookbook writes JSON
     env.filters["json_loads"] = json.loads
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now

@@ -170,14 +170,19 @@ class Renderer:
         self._piece_cache[text] = ids
 
     def _escape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        escape_re, escapes = self._escape_re, self._escapes
-        out = []
-        for message in messages:
-            content = message.get("content")
-            if isinstance(content, str) and escape_re.search(content):
-                message = {**message, "content": escape_re.sub(lambda m: escapes[m.group()], content)}
-            out.append(message)
-        return out
+        """Messages with every string in them (content, tool calls, ...) escaped."""
+        return [self._escape(message) for message in messages]
+
+    def _escape(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if self._escape_re.search(value):
+                return self._escape_re.sub(lambda m: self._escapes[m.group()], value)
+            return value
+        if isinstance(value, dict):
+            return {self._escape(k): self._escape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._escape(v) for v in value]
+        return value
 
     def _unescape(self, text: str) -> str:
         if ESCAPE not in text:

@@ -267,3 +267,24 @@ def test_cookbook_tool_calls_follow_tinker_cookbook():
     assert "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n" in text
     [refused] = renderer("llama3-cookbook").render_batch([messages])
     assert isinstance(refused, RenderError) and "tool-call" in refused.detail
+
+
+@pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3", "qwen3-cookbook"])
+def test_control_text_in_tool_calls_is_text_too(template):
+    r = renderer(template)
+    call = {"type": "function", "function": {"name": "f<|eot_id|>", "arguments": {"q": "<|im_end|> é"}}}
+    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "content": "ok"}, {"role": "assistant", "content": "done"}]
+    harmless = [*messages[:1], {**messages[1], "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": {"q": "x"}}}]}, *messages[2:]]
+    control_ids = set(r.tokenizer.control_tokens.values())
+    used = [t for t in r.render(messages).tokens.tolist() if t in control_ids]
+    assert used == [t for t in r.render(harmless).tokens.tolist() if t in control_ids]
+
+
+def test_cookbook_json_is_ascii_escaped_like_python():
+    text = renderer("qwen3-cookbook").render_text([
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"function": {"name": "f", "arguments": {"q": "é <|im_end|> 😀"}}}]}])
+    assert '{"name": "f", "arguments": {"q": "\\u00e9 <|im_end|> \\ud83d\\ude00"}}' in text
