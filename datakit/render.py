@@ -137,29 +137,34 @@ class Renderer:
                 results.append(plan)
                 continue
             tokens: list[int] = []
-            weights: list[float] = []
+            counts: list[int] = []  # tokens per plan entry...
+            flags: list[float] = []  # ...and their weight
+            patches: list[tuple[int, np.ndarray]] = []  # mixed pieces: (position, weights)
             for kind, value, flag in plan:
                 if kind == 0:  # a control token id
-                    tokens.append(value)
-                    weights.append(flag)
+                    ids = (value,)
                 elif kind == 1:  # a cached piece
-                    tokens.extend(value)
-                    weights.extend([flag] * len(value))
+                    ids = value
                 elif kind == 2:  # a pure piece, tokenized in this batch
                     ids = pure_ids[value]
-                    tokens.extend(ids)
-                    weights.extend([flag] * len(ids))
                     if len(pure_texts[value]) <= _PIECE_CACHE_MAX_CHARS:
                         self._remember(pure_texts[value], ids)
                 elif kind == 3:  # a mixed piece, placed by byte lengths: trainable if any byte is
                     ids = pure_ids[value]
-                    tokens.extend(ids)
-                    weights.extend(_any_byte_weights(self._token_bytes[ids], flag))
+                    patches.append((len(tokens), _any_byte_weights(self._token_bytes[ids], flag)))
+                    flag = 0.0
                 else:  # a mixed piece, placed by the tokenizer's offsets
                     encoding = mixed[value]
-                    tokens.extend(encoding.ids)
-                    weights.extend(_any_char_weights(encoding.offsets, flag))
-            results.append(Rendered(np.asarray(tokens, dtype=np.int32), np.asarray(weights, dtype=np.float32)))
+                    ids = encoding.ids
+                    patches.append((len(tokens), _any_char_weights(encoding.offsets, flag)))
+                    flag = 0.0
+                tokens.extend(ids)
+                counts.append(len(ids))
+                flags.append(flag)
+            weights = np.repeat(np.asarray(flags, dtype=np.float32), counts)
+            for start, piece_weights in patches:
+                weights[start : start + len(piece_weights)] = piece_weights
+            results.append(Rendered(np.asarray(tokens, dtype=np.int32), weights))
         return results
 
     # -- internals --------------------------------------------------------------------------
@@ -171,7 +176,13 @@ class Renderer:
 
     def _escape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages with every string in them (content, tool calls, ...) escaped."""
-        return [self._escape(message) for message in messages]
+        search = self._escape_re.search
+        return [
+            message
+            if all(type(v) is str and not search(v) and not search(k) for k, v in message.items())
+            else self._escape(message)
+            for message in messages
+        ]
 
     def _escape(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -300,13 +311,13 @@ def _run_layout(runs: list[tuple[str, float]], in_bytes: bool = False) -> list[t
     return intervals
 
 
-def _any_byte_weights(token_bytes: np.ndarray, intervals: list[tuple[int, int]]) -> list[float]:
+def _any_byte_weights(token_bytes: np.ndarray, intervals: list[tuple[int, int]]) -> np.ndarray:
     ends = np.cumsum(token_bytes)
     starts = ends - token_bytes
     trainable = np.zeros(len(token_bytes), dtype=bool)
     for a, b in intervals:
         trainable |= (starts < b) & (ends > a)
-    return trainable.astype(np.float32).tolist()
+    return trainable
 
 
 def _any_char_weights(offsets: list[tuple[int, int]], intervals: list[tuple[int, int]]) -> list[float]:
