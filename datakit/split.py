@@ -333,24 +333,23 @@ def plan_split(
     for path in paths:
         fingerprints.append(_fingerprint(path))
         count = 0
+        def skipped(line_status: int) -> None:
+            status.append(line_status)
+            content.append(0)
+            if group_key is not None:
+                group.append(0)
+                has_group.append(0)
+
         for count, raw in _iter_lines(path):
             if not raw.strip():
-                status.append(_BLANK)
-                content.append(0)
-                if group_key is not None:
-                    group.append(0)
-                    has_group.append(0)
+                skipped(_BLANK)
                 continue
             record, reason = _parse(raw)
             if record is None:
                 invalid += 1
                 if len(invalid_examples) < _MAX_INVALID_EXAMPLES:
                     invalid_examples.append({"file": str(path), "line": count, "reason": reason})
-                status.append(_INVALID)
-                content.append(0)
-                if group_key is not None:
-                    group.append(0)
-                    has_group.append(0)
+                skipped(_INVALID)
                 continue
             status.append(_VALID)
             content.append(conversation_digest(record["messages"]))
