@@ -9,6 +9,7 @@ output is the same whatever the number of workers and memory does not grow with 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import platform
 import time
@@ -105,8 +106,6 @@ class BatchWorker:
 
     def describe(self) -> dict[str, Any]:
         tokenizer = self.renderer.tokenizer
-        import hashlib
-
         return {
             "template": {"name": self.template.name,
                          "sha256": hashlib.sha256(self.template.source.encode()).hexdigest()},

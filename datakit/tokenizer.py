@@ -62,9 +62,6 @@ class TokenizerBundle:
         # Built on first use: rendering needs only `plain`, and workers save its time and memory.
         return Tokenizer.from_str(json.dumps(_without(json.loads(self.source_json), self.dropped)))
 
-    def decode_token(self, token_id: int) -> str:
-        return self.full.decode([token_id], skip_special_tokens=False)
-
 
 def is_control_token(added_token: dict) -> bool:
     """Control tokens: every `special` added token and every `<|...|>`-shaped one.

@@ -9,7 +9,7 @@ prompt and re-renders (falling back to `right` when even the last exchange is to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 
@@ -55,6 +55,7 @@ def truncate(
     if policy == "drop":
         return Truncation(None, length, trainable, truncated=True)
     if policy == "turns":
+        candidate, dropped = rendered, 0
         for dropped, shorter in _without_oldest_exchanges(messages):
             candidate = render(shorter)
             if len(candidate.tokens) <= max_length:
@@ -73,7 +74,7 @@ def _keep_prefix(rendered: Rendered, max_length: int, length: int, trainable: in
                       fell_back_to_right=fell_back, lost_final_end_of_turn=lost_end)
 
 
-def _without_oldest_exchanges(messages: list[dict[str, Any]]):
+def _without_oldest_exchanges(messages: list[dict[str, Any]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """(exchanges dropped, messages) with 1, 2, ... oldest exchanges removed; the last kept.
 
     An exchange starts at a user message and runs to the next one; leading system messages
@@ -87,5 +88,3 @@ def _without_oldest_exchanges(messages: list[dict[str, Any]]):
         starts = [head, *[s for s in starts if s != head]]
     for dropped in range(1, len(starts)):
         yield dropped, messages[:head] + messages[starts[dropped]:]
-    if len(starts) <= 1:
-        yield 0, messages

@@ -134,3 +134,13 @@ def test_truncated_rows_carry_original_length(tmp_path):
     row = table.to_pylist()[0]
     assert row["truncated"] is True and row["num_tokens"] == 64
     assert row["original_length"] == len(renderer("qwen2.5").render(_conversation(4)).tokens)
+
+
+@pytest.mark.parametrize("template", ["llama3", "qwen3"])
+def test_turns_with_a_single_exchange_cuts_it_on_the_right(template):
+    r = renderer(template)
+    messages = _conversation(1, words=200)
+    full = r.render(messages)
+    cut = truncate(full, messages, 50, "turns", r.render)
+    assert cut.fell_back_to_right and cut.turns_dropped == 0
+    np.testing.assert_array_equal(cut.rendered.tokens, full.tokens[:50])
