@@ -22,7 +22,7 @@ from .chat_template import ChatTemplate, TemplateError, load_template  # noqa: E
 from .check import check_output  # noqa: E402
 from .datum import SCHEMA, shift, to_tinker_datum  # noqa: E402
 from .pipeline import PipelineError, RenderOptions, RenderResult, render_files  # noqa: E402
-from .render import Rendered, Renderer, RenderError  # noqa: E402
+from .render import Rendered, Renderer, RenderError, build_renderer  # noqa: E402
 from .tokenizer import TokenizerBundle, load_tokenizer  # noqa: E402
 
 
@@ -30,12 +30,7 @@ from .tokenizer import TokenizerBundle, load_tokenizer  # noqa: E402
 def get_renderer(template: str = "llama3", tokenizer: str | None = None,
                  train_on: str = "all_assistant", parse_special_tokens: bool = False) -> Renderer:
     """A Renderer for a template name or file (and optionally another tokenizer), reused."""
-    chat = load_template(template)
-    name = tokenizer or chat.tokenizer
-    if name is None:
-        raise TemplateError(f"template {template} needs a tokenizer")
-    return Renderer(chat, load_tokenizer(name), train_on=train_on,  # type: ignore[arg-type]
-                    parse_special_tokens=parse_special_tokens)
+    return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens)
 
 
 def render_conversation(messages: list[dict[str, Any]], template: str = "llama3",
@@ -46,7 +41,7 @@ def render_conversation(messages: list[dict[str, Any]], template: str = "llama3"
 
 __all__ = [
     "SCHEMA", "ChatTemplate", "PipelineError", "RenderError", "RenderOptions", "RenderResult",
-    "Rendered", "Renderer", "TemplateError", "TokenizerBundle", "check_output", "get_renderer",
+    "Rendered", "Renderer", "TemplateError", "TokenizerBundle", "build_renderer", "check_output", "get_renderer",
     "load_template", "load_tokenizer", "render_conversation", "render_files", "shift",
     "to_tinker_datum",
 ]

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-
-PACKAGE_DIR = Path(__file__).resolve().parent
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
 from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Supplementary private-use characters: reserved for datakit's markers and content escapes.
 GENERATION_START = "\U000f0000"

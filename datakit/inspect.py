@@ -31,9 +31,9 @@ import click
 import numpy as np
 import pyarrow as pa
 
-from .chat_template import DEFAULT_DATE_STRING, TemplateError, load_template
+from .chat_template import DEFAULT_DATE_STRING, TemplateError
 from .read import DEFAULT_MAX_LINE_BYTES, InvalidConversation, ReadCounts, parse_conversation, read_lines
-from .render import TRAIN_ON, Renderer, RenderError
+from .render import TRAIN_ON, Renderer, RenderError, build_renderer
 from .tokenizer import BUNDLED, TokenizerBundle, TokenizerError, load_tokenizer
 
 try:  # tokenizers >= 0.21
@@ -389,13 +389,9 @@ def _explain_missing_line(out_dir: Path, manifest: dict, split: str, line: int, 
 def make_renderer(template: str = "llama3", tokenizer: str | None = None, *,
                   parse_special_tokens: bool = False, train_on: str = "all_assistant",
                   date_string: str = DEFAULT_DATE_STRING) -> Renderer:
-    """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError, InspectError)."""
-    chat = load_template(template, date_string)
-    name = tokenizer or chat.tokenizer
-    if name is None:
-        raise InspectError(f"template {template} names no tokenizer; pass --tokenizer")
-    return Renderer(chat, get_tokenizer(name), train_on=train_on,  # type: ignore[arg-type]
-                    parse_special_tokens=parse_special_tokens)
+    """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError)."""
+    return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens,
+                          date_string=date_string, load=get_tokenizer)
 
 
 def load_jsonl_rows(

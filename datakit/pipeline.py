@@ -26,7 +26,7 @@ from . import __version__
 from .chat_template import DEFAULT_DATE_STRING, TemplateError, load_template
 from .datum import rows_to_table
 from .read import DEFAULT_MAX_LINE_BYTES, InvalidConversation, Line, ReadCounts, parse_conversation, read_lines
-from .render import Renderer, RenderError
+from .render import RenderError, build_renderer
 from .stats import DROPPED, EMPTIED, ROW_FIELDS, WRITTEN, StatsCollector
 from .tokenizer import TokenizerError, check_tokenizer_source, load_tokenizer
 from .truncate import TooLong, truncate
@@ -93,16 +93,12 @@ class BatchWorker:
     def __init__(self, options: RenderOptions, files: Sequence[str]):
         self.options = options
         self.files = list(files)
-        self.template = load_template(options.template, options.date_string)
-        tokenizer_name = options.tokenizer or self.template.tokenizer
-        if tokenizer_name is None:
-            raise PipelineError(f"template {options.template} needs --tokenizer")
-        self.renderer = Renderer(
-            self.template,
-            load_tokenizer(tokenizer_name),
-            train_on=options.train_on,  # type: ignore[arg-type]
-            parse_special_tokens=options.parse_special_tokens,
+        self.renderer = build_renderer(
+            options.template, options.tokenizer, train_on=options.train_on,
+            parse_special_tokens=options.parse_special_tokens, date_string=options.date_string,
+            load=load_tokenizer,
         )
+        self.template = self.renderer.template
 
     def describe(self) -> dict[str, Any]:
         tokenizer = self.renderer.tokenizer

@@ -18,11 +18,12 @@ import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
 from .chat_template import (
+    DEFAULT_DATE_STRING,
     ENCODE_BOUNDARY,
     ESCAPE,
     GENERATION_END,
@@ -30,8 +31,9 @@ from .chat_template import (
     MARKERS,
     ChatTemplate,
     TemplateError,
+    load_template,
 )
-from .tokenizer import TokenizerBundle
+from .tokenizer import TokenizerBundle, load_tokenizer
 
 TrainOn = Literal["all_assistant", "last_assistant"]
 TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant")
@@ -294,6 +296,24 @@ class Renderer:
             runs.append((unescape(text[pos:]), weight))
         flush()
         return plan
+
+
+def build_renderer(
+    template: str = "llama3",
+    tokenizer: str | None = None,
+    *,
+    train_on: str = "all_assistant",
+    parse_special_tokens: bool = False,
+    date_string: str = DEFAULT_DATE_STRING,
+    load: Callable[[str], TokenizerBundle] = load_tokenizer,
+) -> Renderer:
+    """A Renderer for a template name or file and a tokenizer (default: the template's)."""
+    chat = load_template(template, date_string)
+    name = tokenizer or chat.tokenizer
+    if name is None:
+        raise TemplateError(f"template {template} names no tokenizer; pass --tokenizer")
+    return Renderer(chat, load(name), train_on=train_on,  # type: ignore[arg-type]
+                    parse_special_tokens=parse_special_tokens)
 
 
 def _run_layout(runs: list[tuple[str, float]], in_bytes: bool = False) -> list[tuple[int, int]]:

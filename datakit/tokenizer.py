@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
 import numpy as np
 from tokenizers import Tokenizer
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Bundled tokenizer name -> (asset file, added tokens to remove).
 BUNDLED: dict[str, tuple[str, tuple[str, ...]]] = {
