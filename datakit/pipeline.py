@@ -208,14 +208,10 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _describe_in_process() -> dict[str, Any]:
+def _call_worker(method: str, *args: Any) -> Any:
+    """Run a BatchWorker method in a worker process, on that process's worker."""
     assert _process_worker is not None
-    return _process_worker.describe()
-
-
-def _process_in_process(lines: list[Line], sides: list[int | None]) -> BatchResult:
-    assert _process_worker is not None
-    return _process_worker.process(lines, sides)
+    return getattr(_process_worker, method)(*args)
 
 
 class _InlineExecutor(Executor):
@@ -225,11 +221,10 @@ class _InlineExecutor(Executor):
         self.worker = worker
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        # `fn` is always _call_worker: the same method, on this process's worker.
+        method, *rest = args
         future: Future = Future()
-        if fn is _describe_in_process:
-            future.set_result(self.worker.describe())
-        else:
-            future.set_result(self.worker.process(*args))
+        future.set_result(getattr(self.worker, method)(*rest))
         return future
 
 
@@ -241,7 +236,7 @@ def _ordered(executor: Executor, tasks: Iterable[tuple], window: int) -> Iterato
     """Results of `tasks` in submission order, with at most `window` in flight."""
     pending: deque[Future] = deque()
     for task in tasks:
-        pending.append(executor.submit(_process_in_process, *task))
+        pending.append(executor.submit(_call_worker, "process", *task))
         if len(pending) >= window:
             yield pending.popleft().result()
     while pending:
@@ -288,7 +283,7 @@ def render_files(
         executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                        initializer=_init_process, initargs=(options, files, os.getpid()))
     try:
-        description = executor.submit(_describe_in_process).result()
+        description = executor.submit(_call_worker, "describe").result()
         splits = list(SPLIT_NAMES) if options.splitting else ["train"]
         writer = OutputWriter(out_dir, splits, options.shard_bytes)
         stats = StatsCollector(files, splits)
