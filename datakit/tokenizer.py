@@ -3,7 +3,9 @@
 A `TokenizerBundle` carries two `tokenizers.Tokenizer` objects built from one JSON definition:
 ``full`` (what Hugging Face uses; control-token strings become control tokens) and ``plain``
 (the same tokenizer with its control tokens removed, so their text encodes as ordinary text).
-Message text is encoded with ``plain`` unless the user opts into Hugging Face's behaviour.
+Conversations are encoded whole with ``full``; a conversation whose messages hold control-token
+text is encoded in pieces with ``plain`` instead, unless the user opts into Hugging Face's
+behaviour.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class TokenizerBundle:
     name: str
     source_json: str = field(repr=False)  # the tokenizer.json this bundle was built from...
     dropped: tuple[str, ...]  # ...less these added tokens
-    plain: Tokenizer = field(repr=False)
+    full: Tokenizer = field(repr=False)
     control_tokens: dict[str, int] = field(repr=False)
     fingerprint: str
     bos_token: str | None = None
@@ -58,9 +60,15 @@ class TokenizerBundle:
     normalizes_nfc: bool = False
 
     @cached_property
-    def full(self) -> Tokenizer:
-        # Built on first use: rendering needs only `plain`, and workers save its time and memory.
-        return Tokenizer.from_str(json.dumps(_without(json.loads(self.source_json), self.dropped)))
+    def plain(self) -> Tokenizer:
+        # Built on first use: only conversations with control-token text in them need it.
+        spec = _without(json.loads(self.source_json), self.dropped)
+        # Dropping an added token would renumber the ones after it, so every added token's id
+        # is pinned in the model vocabulary; BPE has no merges that build the control ones.
+        plain = dict(spec, model=dict(spec["model"], vocab=dict(spec["model"]["vocab"])))
+        plain["model"]["vocab"].update({t["content"]: t["id"] for t in spec["added_tokens"]})
+        plain["added_tokens"] = [t for t in spec["added_tokens"] if not is_control_token(t)]
+        return Tokenizer.from_str(json.dumps(plain, ensure_ascii=False))
 
 
 def is_control_token(added_token: dict) -> bool:
@@ -82,11 +90,6 @@ def bundle_from_json(
     """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`."""
     spec = _without(json.loads(definition), drop)
     control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
-    # Dropping an added token would renumber the ones after it, so every added token's id is
-    # pinned in the model vocabulary; BPE has no merges that build the control ones from text.
-    plain_spec = dict(spec, model=dict(spec["model"], vocab=dict(spec["model"]["vocab"])))
-    plain_spec["model"]["vocab"].update({t["content"]: t["id"] for t in spec["added_tokens"]})
-    plain_spec["added_tokens"] = [t for t in spec["added_tokens"] if not is_control_token(t)]
     digest = hashlib.sha256(definition.encode())
     digest.update(json.dumps(sorted(drop)).encode())
     return TokenizerBundle(
@@ -95,7 +98,7 @@ def bundle_from_json(
         dropped=tuple(drop),
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        plain=Tokenizer.from_str(json.dumps(plain_spec, ensure_ascii=False)),
+        full=Tokenizer.from_str(json.dumps(spec, ensure_ascii=False) if drop else definition),
         control_tokens=control,
         fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,

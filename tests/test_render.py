@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import DATA, GOLDEN, needs_shared, read_jsonl, renderer
+from conftest import DATA, GOLDEN, bundle, needs_shared, read_jsonl, renderer
 from datakit.chat_template import GENERATION_START, load_template
-from datakit.render import Renderer, RenderError
+from datakit.render import ByteLayout, Renderer, RenderError, _weigh_by_bytes
+from datakit.tokenizer import load_tokenizer
 
 # (golden engine, golden template dir, datakit template)
 GOLDEN_CASES = [
@@ -238,19 +239,46 @@ def test_datakit_marker_characters_in_content_are_plain_text():
 
 
 @needs_shared
-@pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3"])
-def test_byte_length_placement_equals_tokenizer_offsets(template):
+@pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3", "llama3-cookbook", "qwen3-cookbook"])
+def test_whole_text_byte_placement_equals_pieces_with_offsets(template):
     import dataclasses
 
-    fast = renderer(template)
-    with_offsets = Renderer(fast.template, dataclasses.replace(fast.tokenizer, token_bytes=None))
-    conversations = [row["messages"] for row in read_jsonl(DATA / "synthetic.jsonl")]
+    whole = renderer(template)
+    pieces = Renderer(whole.template, dataclasses.replace(whole.tokenizer, token_bytes=None))
+    conversations = [row["messages"] for name in [*DATA_FILES, "control_token_text"]
+                     for row in read_jsonl(DATA / f"{name}.jsonl")]
     # Non-NFC text (e + combining accent) at the edges of trainable text, and emoji.
     conversations.append([{"role": "user", "content": "cafe\u0301"},
                           {"role": "assistant", "content": "\u0301\n e\u0301 😀"}])
-    for a, b in zip(fast.render_batch(conversations), with_offsets.render_batch(conversations)):
+    for a, b in zip(whole.render_batch(conversations), pieces.render_batch(conversations)):
+        if isinstance(a, RenderError):
+            assert isinstance(b, RenderError) and a.reason == b.reason
+            continue
         np.testing.assert_array_equal(a.tokens, b.tokens)
         np.testing.assert_array_equal(a.weights, b.weights)
+
+
+def test_tokenizer_that_rewrites_text_falls_back_to_pieces(tmp_path):
+    """A control token that strips the whitespace after it breaks byte placement; such a
+    conversation is rendered in pieces instead (the same as with offsets)."""
+    import dataclasses
+    import json
+
+    spec = json.loads(bundle("qwen2.5").full.to_str())
+    for token in spec["added_tokens"]:
+        if token["content"] == "<|im_end|>":
+            token["rstrip"] = True
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    stripping = Renderer(load_template("qwen2.5"), load_tokenizer(str(tmp_path)))
+    with_offsets = Renderer(stripping.template, dataclasses.replace(stripping.tokenizer, token_bytes=None))
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
+    text = stripping.render_text(messages)
+    ids = stripping.tokenizer.full.encode(text, add_special_tokens=False).ids
+    [placed] = _weigh_by_bytes([ids], stripping.tokenizer.token_bytes, [ByteLayout([text], [], len(text.encode()))])
+    assert placed is None  # the "\n" after <|im_end|> is gone: the bytes do not add up
+    got, expected = stripping.render(messages), with_offsets.render(messages)
+    np.testing.assert_array_equal(got.tokens, expected.tokens)
+    np.testing.assert_array_equal(got.weights, expected.weights)
 
 
 def test_cookbook_tool_calls_follow_tinker_cookbook():
