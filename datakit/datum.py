@@ -39,6 +39,15 @@ def _arrow(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
+def _arrow_strings(values: Sequence[str]) -> pa.Array:
+    """Strings as an Arrow string array, built from buffers for the same reason as `_arrow`."""
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
 def shift(tokens: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One row: (input_tokens, target_tokens, weights) in the Datum layout."""
     return tokens[:-1], tokens[1:], weights[1:].astype(np.float32)
@@ -76,7 +85,7 @@ def rows_to_table(
             lists(flat_tokens[~last]),
             lists(flat_tokens[~first]),
             lists(target_weights),
-            pa.array(list(sources), pa.string()),
+            _arrow_strings(sources),
             _arrow(np.asarray(lines, dtype=np.int64)),
             _arrow(lengths.astype(np.int32)),
             _arrow(trainable.astype(np.int32)),
