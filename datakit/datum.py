@@ -96,6 +96,12 @@ def rows_to_table(
     )
 
 
+def empty_batch() -> pa.RecordBatch:
+    """A record batch with no rows (what an empty split's shard holds)."""
+    table = rows_to_table([], [], [], [], [], [])
+    return pa.RecordBatch.from_arrays([column.chunk(0) for column in table.columns], schema=SCHEMA)
+
+
 def to_tinker_datum(row: dict[str, Any]) -> Any:
     """A shard row (a dict, e.g. from `datasets` or `pyarrow`) as a `tinker.Datum`."""
     import tinker  # optional: only Tinker users have it

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .datum import SCHEMA
+from .datum import SCHEMA, empty_batch
 
 STAGING = ".datakit-staging"
 MANIFEST = "manifest.json"
@@ -112,7 +112,7 @@ class ShardWriter:
             # An empty split still gets one shard holding an empty batch: readers need a schema
             # and `datasets` needs at least one batch.
             self._open()
-            self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=SCHEMA))
+            self._writer.write_batch(empty_batch())
         if self._writer is not None:
             self._close()
         return self.shards

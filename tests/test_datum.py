@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from datakit.datum import SCHEMA, rows_to_table, shift, to_tinker_datum
+from datakit.datum import SCHEMA, empty_batch, rows_to_table, shift, to_tinker_datum
 
 
 def test_shift():
@@ -41,12 +41,15 @@ def test_rows_to_table_keeps_non_ascii_sources_and_empty_batches():
     assert table.column("source").to_pylist() == ["données/é.jsonl"]
     empty = rows_to_table([], [], [], [], [], [])
     assert empty.num_rows == 0 and empty.schema.equals(SCHEMA)
+    batch = empty_batch()
+    assert batch.num_rows == 0 and batch.schema.equals(SCHEMA)
 
 
-def test_packing_a_batch_does_not_import_pandas():
+def test_packing_batches_does_not_import_pandas():
     # Each worker packs batches; importing pandas there costs ~0.2 s of start-up per process.
-    code = ("import sys, numpy as np; from datakit.datum import rows_to_table; "
+    code = ("import sys, numpy as np; from datakit.datum import empty_batch, rows_to_table; "
             "rows_to_table([np.arange(3, dtype=np.int32)], [np.ones(3, np.float32)], ['f'], [1], [3], [False]); "
+            "empty_batch(); "
             "assert 'pandas' not in sys.modules, 'pandas was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
