@@ -98,7 +98,7 @@ def bundle_from_json(
         dropped=tuple(drop),
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        full=Tokenizer.from_str(json.dumps(spec, ensure_ascii=False) if drop else definition),
+        full=Tokenizer.from_str(_definition_without(definition, spec["added_tokens"]) if drop else definition),
         control_tokens=control,
         fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,
@@ -110,6 +110,29 @@ def _without(spec: dict, drop: tuple[str, ...]) -> dict:
     if drop:
         spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
     return spec
+
+
+def _definition_without(definition: str, added_tokens: list[dict]) -> str:
+    """`definition` with its added tokens replaced by `added_tokens`.
+
+    Splices the one array instead of re-serializing the whole file (megabytes of vocab and
+    merges; this runs in every worker), unless the array cannot be found unambiguously.
+    """
+    key = '"added_tokens":'
+    at = definition.find(key)
+    if at >= 0 and definition.find(key, at + 1) < 0:
+        start = at + len(key)
+        while definition[start] in " \t\r\n":
+            start += 1
+        try:
+            _, end = json.JSONDecoder().raw_decode(definition, start)
+        except json.JSONDecodeError:
+            pass
+        else:
+            return definition[:start] + json.dumps(added_tokens, ensure_ascii=False) + definition[end:]
+    spec = json.loads(definition)
+    spec["added_tokens"] = added_tokens
+    return json.dumps(spec, ensure_ascii=False)
 
 
 def _byte_level_alphabet() -> dict[str, int]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import bundle
-from datakit.tokenizer import TokenizerError, load_tokenizer
+from datakit.tokenizer import TokenizerError, _definition_without, load_tokenizer
 
 
 def test_llama3_bundle_drops_the_vision_image_token():
@@ -68,3 +68,16 @@ def test_license_notices_ship_with_the_tokenizers():
     assert "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT" in (assets / "LICENSE-llama3.txt").read_text()
     assert "Apache License" in (assets / "LICENSE-qwen.txt").read_text()
     assert "Built with Llama" in (assets / "NOTICE.md").read_text()
+
+
+@pytest.mark.parametrize("layout", ["compact", "indented", "key_twice"])
+def test_dropping_added_tokens_splices_or_reserializes_to_the_same_tokenizer(layout):
+    source = json.loads(bundle("qwen2.5").source_json)
+    source["model"]["vocab"] = dict(list(source["model"]["vocab"].items())[:300])
+    source["model"]["merges"] = source["model"]["merges"][:50]
+    if layout == "key_twice":  # a vocab entry spelled like the key: no splicing
+        source["model"]["vocab"]["added_tokens"] = 299
+    definition = json.dumps(source, indent=2 if layout == "indented" else None)
+    keep = [t for t in source["added_tokens"] if t["content"] != "<think>"]
+    spliced = json.loads(_definition_without(definition, keep))
+    assert spliced == dict(source, added_tokens=keep)
