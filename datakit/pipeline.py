@@ -105,7 +105,8 @@ class BatchWorker:
         return {
             "template": {"name": self.template.name,
                          "sha256": hashlib.sha256(self.template.source.encode()).hexdigest()},
-            "tokenizer": {"name": tokenizer.name, "fingerprint": tokenizer.fingerprint},
+            "tokenizer": {"name": tokenizer.name, "fingerprint": tokenizer.fingerprint,
+                          "encoder": tokenizer.encoder_name},
         }
 
     def process(self, lines: list[Line], sides: list[int | None]) -> BatchResult:

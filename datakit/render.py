@@ -2,7 +2,7 @@
 
 A conversation is rendered by its chat template into text carrying markers (see
 `chat_template`) around what is trainable. The markers are removed and every conversation of
-the batch is tokenized whole in one `encode_batch_fast` call, exactly as Hugging Face
+the batch is tokenized whole (`TokenizerBundle.encode_whole`), exactly as Hugging Face
 tokenizes it. Tokens are then weighted by their byte lengths (byte-level BPE: each id stands
 for a fixed number of bytes): a token is trainable if any of its bytes is, which is Hugging
 Face's `return_assistant_tokens_mask` rule. No offsets are needed.
@@ -161,8 +161,7 @@ class Renderer:
 
         if whole:
             texts = [t for _, layout in whole for t in layout.texts]
-            encodings = self.tokenizer.full.encode_batch_fast(texts, add_special_tokens=False)
-            placed = _weigh_by_bytes([e.ids for e in encodings], self._token_bytes, [x for _, x in whole])
+            placed = _weigh_by_bytes(self.tokenizer.encode_whole(texts), self._token_bytes, [x for _, x in whole])
             for (i, _), rendered in zip(whole, placed):
                 if rendered is None:  # the tokenizer changed the text (e.g. stripped spaces)
                     in_pieces.append(i)

@@ -3,9 +3,10 @@
 A `TokenizerBundle` carries two `tokenizers.Tokenizer` objects built from one JSON definition:
 ``full`` (what Hugging Face uses; control-token strings become control tokens) and ``plain``
 (the same tokenizer with its control tokens removed, so their text encodes as ordinary text).
-Conversations are encoded whole with ``full``; a conversation whose messages hold control-token
+Conversations are encoded whole by `encode_whole`, which gives ``full``'s ids (through tiktoken,
+for the bundled tokenizers: see `fast_bpe`); a conversation whose messages hold control-token
 text is encoded in pieces with ``plain`` instead, unless the user opts into Hugging Face's
-behaviour.
+behaviour. Both ``Tokenizer`` objects are built on first use.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import gzip
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import tokenizers
 from tokenizers import Tokenizer
+
+from .fast_bpe import FastEncoder, fast_encoder
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -49,7 +54,7 @@ class TokenizerBundle:
     name: str
     source_json: str = field(repr=False)  # the tokenizer.json this bundle was built from...
     dropped: tuple[str, ...]  # ...less these added tokens
-    full: Tokenizer = field(repr=False)
+    full_json: str = field(repr=False)  # ...which is this one
     control_tokens: dict[str, int] = field(repr=False)
     fingerprint: str
     bos_token: str | None = None
@@ -58,6 +63,29 @@ class TokenizerBundle:
     # renderer place tokens without asking the tokenizer for offsets. None otherwise.
     token_bytes: np.ndarray | None = field(default=None, repr=False)
     normalizes_nfc: bool = False
+    fast: FastEncoder | None = field(default=None, repr=False)  # bundled tokenizers only
+
+    @cached_property
+    def full(self) -> Tokenizer:
+        return Tokenizer.from_str(self.full_json)
+
+    @property
+    def encoder_name(self) -> str:
+        return self.fast.version if self.fast is not None else f"tokenizers {tokenizers.__version__}"
+
+    def encode_whole(self, texts: list[str]) -> list[list[int]]:
+        """Ids of whole texts, control-token strings included: exactly what `full` gives."""
+        if self.fast is None:
+            return [e.ids for e in self.full.encode_batch_fast(texts, add_special_tokens=False)]
+        ids, redo = self.fast.encode_batch(texts)
+        if self.normalizes_nfc:  # tiktoken does not normalize: such text goes to `full`
+            redo = sorted({*redo, *(i for i, text in enumerate(texts)
+                                    if not text.isascii() and not unicodedata.is_normalized("NFC", text))})
+        if redo:
+            again = self.full.encode_batch_fast([texts[i] for i in redo], add_special_tokens=False)
+            for i, encoding in zip(redo, again):
+                ids[i] = encoding.ids
+        return ids
 
     @cached_property
     def plain(self) -> Tokenizer:
@@ -86,8 +114,13 @@ def bundle_from_json(
     drop: tuple[str, ...] = (),
     bos_token: str | None = None,
     eos_token: str | None = None,
+    asset: bytes | None = None,
+    asset_name: str = "",
 ) -> TokenizerBundle:
-    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`."""
+    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`.
+
+    `asset` (the gzip file a bundled tokenizer came from) allows tiktoken's encoder.
+    """
     spec = _without(json.loads(definition), drop)
     control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
     digest = hashlib.sha256(definition.encode())
@@ -98,7 +131,8 @@ def bundle_from_json(
         dropped=tuple(drop),
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        full=Tokenizer.from_str(_definition_without(definition, spec["added_tokens"]) if drop else definition),
+        full_json=_definition_without(definition, spec["added_tokens"]) if drop else definition,
+        fast=fast_encoder(asset, asset_name, spec, _byte_level_alphabet()) if asset is not None else None,
         control_tokens=control,
         fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,
@@ -168,7 +202,7 @@ def load_bundled(name: str) -> TokenizerBundle:
     except KeyError:
         raise TokenizerError(f"no bundled tokenizer {name!r}; choose from {sorted(BUNDLED)}") from None
     data = (PACKAGE_DIR / "assets" / asset).read_bytes()
-    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, drop)
+    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, drop, asset=data, asset_name=asset)
 
 
 def load_tokenizer(source: str) -> TokenizerBundle:

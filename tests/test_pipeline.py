@@ -47,6 +47,13 @@ def test_every_line_is_a_row_a_reject_or_blank(rendered):
     assert all(r["file"].endswith("chat.jsonl") and r["detail"] for r in rejects)
 
 
+def test_manifest_names_the_tokenizer_and_what_encoded(rendered):
+    _, _, _, result = rendered
+    tokenizer = result.manifest["tokenizer"]
+    assert tokenizer["name"] == "qwen2.5" and tokenizer["fingerprint"].startswith("sha256:")
+    assert tokenizer["encoder"].startswith("tiktoken ")
+
+
 def test_datasets_loads_a_dataset_dict_with_train_and_test(rendered):
     datasets = pytest.importorskip("datasets")
     _, out, _, result = rendered

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from functools import lru_cache
+
 import numpy as np
 import pytest
 
@@ -22,14 +25,24 @@ GOLDEN_CASES = [
 DATA_FILES = ["edge_cases", "conversations", "synthetic"]
 
 
+@lru_cache(maxsize=None)
+def renderer_on_tokenizers(template: str) -> Renderer:
+    """The same renderer without tiktoken: every id comes from `tokenizers`."""
+    r = renderer(template)
+    return Renderer(r.template, dataclasses.replace(r.tokenizer, fast=None))
+
+
 @needs_shared
+@pytest.mark.parametrize("encoder", ["tiktoken", "tokenizers"])
 @pytest.mark.parametrize("data_file", DATA_FILES)
 @pytest.mark.parametrize("engine,golden_dir,template", GOLDEN_CASES)
-def test_every_golden_row_matches(engine, golden_dir, template, data_file):
+def test_every_golden_row_matches(engine, golden_dir, template, data_file, encoder):
     golden = read_jsonl(GOLDEN / engine / golden_dir / f"{data_file}.jsonl.gz")
     conversations = [row["messages"] for row in read_jsonl(DATA / f"{data_file}.jsonl")]
     assert len(golden) == len(conversations)
-    results = renderer(template).render_batch(conversations)
+    r = renderer(template) if encoder == "tiktoken" else renderer_on_tokenizers(template)
+    assert (r.tokenizer.fast is not None) == (encoder == "tiktoken")
+    results = r.render_batch(conversations)
     mismatches = []
     for i, (expected, got) in enumerate(zip(golden, results)):
         assert not isinstance(got, RenderError), f"row {i}: {got}"
@@ -241,8 +254,6 @@ def test_datakit_marker_characters_in_content_are_plain_text():
 @needs_shared
 @pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3", "llama3-cookbook", "qwen3-cookbook"])
 def test_whole_text_byte_placement_equals_pieces_with_offsets(template):
-    import dataclasses
-
     whole = renderer(template)
     pieces = Renderer(whole.template, dataclasses.replace(whole.tokenizer, token_bytes=None))
     conversations = [row["messages"] for name in [*DATA_FILES, "control_token_text"]
@@ -261,7 +272,6 @@ def test_whole_text_byte_placement_equals_pieces_with_offsets(template):
 def test_tokenizer_that_rewrites_text_falls_back_to_pieces(tmp_path):
     """A control token that strips the whitespace after it breaks byte placement; such a
     conversation is rendered in pieces instead (the same as with offsets)."""
-    import dataclasses
     import json
 
     spec = json.loads(bundle("qwen2.5").full.to_str())
