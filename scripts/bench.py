@@ -305,6 +305,7 @@ def _timed(*args, **kwargs):
     s = result.stats
     _report["stats"] = {k: s.get(k) for k in ("lines_read", "rows_written", "rejected",
                                               "tokens_written", "truncated")}
+    _report["encoder"] = result.manifest["tokenizer"]["encoder"]
     return result
 _cli.render_files = _timed
 sys.argv[0] = "datakit"
@@ -401,6 +402,7 @@ def run_datakit(corpus: Path, template: str, workers: int | None, out_dir: Path)
         "wall_s": wall,
         "render_files_s": report.get("render_files_s"),
         "stats": report.get("stats"),
+        "encoder": report.get("encoder"),
         "peak_rss_main_mib": report["hwm_self_kib"] / 1024,
         "peak_rss_max_worker_mib": report["maxrss_children_kib"] / 1024,
         "peak_rss_gnu_time_mib": time_kib / 1024 if time_kib is not None else None,
@@ -563,6 +565,7 @@ def compare(args: argparse.Namespace, corpus: Path, work: Path) -> dict[str, Any
         row["c_mtok_s"] = _mtoks(tokens, row["c_s"])
         row["c_render_files_mtok_s"] = _mtoks(tokens, row["c_render_files_s"])
         row["c_tokens_written"] = c_runs[0]["stats"]["tokens_written"]
+        row["c_encoder"] = c_runs[0].get("encoder", "?")
         row["c_cpu_main_s"] = median([r["cpu_main_s"] for r in c_runs])
         row["c_cpu_others_s"] = median([r["cpu_others_s"] for r in c_runs])
         row["c_cpu_s"] = median([r["cpu_main_s"] + r["cpu_others_s"] for r in c_runs])
@@ -613,7 +616,8 @@ def print_compare(results: dict[str, Any], args: argparse.Namespace) -> None:
               f"{r.get('b_cpu_s', float('nan')):.1f} CPU-s for {r.get('b_conversations', 0)} conv, "
               f"{r.get('b_tokens', 0):,} tok; (c) {r['c_s']:.1f}s wall, {r['c_render_files_s']:.1f}s "
               f"render_files, CPU main {r['c_cpu_main_s']:.1f}s + workers {r['c_cpu_others_s']:.1f}s; "
-              f"tokens_written={r['c_tokens_written']:,}; HF check {r.get('b_check', '-')}; "
+              f"tokens_written={r['c_tokens_written']:,}; encoder {r.get('c_encoder', '?')}; "
+              f"HF check {r.get('b_check', '-')}; "
               f"max load {r['max_loadavg']:.1f}")
     print("paired (median over repeats of the ratio within one repeat): " + "; ".join(
         f"{name} c/a {r['paired_c_over_a']:.2f}x" + (f", c/b {r['paired_c_over_b']:.2f}x" if "paired_c_over_b" in r else "")
