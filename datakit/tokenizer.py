@@ -52,9 +52,7 @@ class TokenizerBundle:
     """A tokenizer, its control-token-free twin, and what datakit needs to know about it."""
 
     name: str
-    source_json: str = field(repr=False)  # the tokenizer.json this bundle was built from...
-    dropped: tuple[str, ...]  # ...less these added tokens
-    full_json: str = field(repr=False)  # ...which is this one
+    full_json: str = field(repr=False)  # the tokenizer.json, less the added tokens dropped
     control_tokens: dict[str, int] = field(repr=False)
     fingerprint: str
     bos_token: str | None = None
@@ -90,7 +88,7 @@ class TokenizerBundle:
     @cached_property
     def plain(self) -> Tokenizer:
         # Built on first use: only conversations with control-token text in them need it.
-        spec = _without(json.loads(self.source_json), self.dropped)
+        spec = json.loads(self.full_json)
         # Dropping an added token would renumber the ones after it, so every added token's id
         # is pinned in the model vocabulary; BPE has no merges that build the control ones.
         plain = dict(spec, model=dict(spec["model"], vocab=dict(spec["model"]["vocab"])))
@@ -127,8 +125,6 @@ def bundle_from_json(
     digest.update(json.dumps(sorted(drop)).encode())
     return TokenizerBundle(
         name=name,
-        source_json=definition,
-        dropped=tuple(drop),
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
         full_json=_definition_without(definition, spec["added_tokens"]) if drop else definition,

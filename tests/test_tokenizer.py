@@ -72,7 +72,7 @@ def test_license_notices_ship_with_the_tokenizers():
 
 @pytest.mark.parametrize("layout", ["compact", "indented", "key_twice"])
 def test_dropping_added_tokens_splices_or_reserializes_to_the_same_tokenizer(layout):
-    source = json.loads(bundle("qwen2.5").source_json)
+    source = json.loads(bundle("qwen3").full_json)
     source["model"]["vocab"] = dict(list(source["model"]["vocab"].items())[:300])
     source["model"]["merges"] = source["model"]["merges"][:50]
     if layout == "key_twice":  # a vocab entry spelled like the key: no splicing
