@@ -1,4 +1,9 @@
-"""Shared fixtures: the `../shared` references beside the repo, and loaded renderers."""
+"""Shared fixtures: the vendored test data and golden references, and loaded renderers.
+
+`tests/data/` and `tests/golden/` are the repository's copies of `../shared/` (see their
+README); every test reads them, so a plain clone runs the whole suite. A missing file is a
+failure, never a skip.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,11 @@ from datakit.tokenizer import load_bundled
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DATA = SHARED / "data"
-GOLDEN = SHARED / "golden"
-
-needs_shared = pytest.mark.skipif(not DATA.is_dir(), reason="../shared is not beside the repo")
+TESTS = Path(__file__).resolve().parent
+DATA = TESTS / "data"  # <name>.jsonl.gz
+GOLDEN = TESTS / "golden"  # <engine>/<template>/<name>.jsonl.gz
+SHARED = TESTS.parent.parent / "shared"  # where new references arrive; optional
+DATA_FILES = ("edge_cases", "conversations", "synthetic", "control_token_text")
 
 
 @lru_cache(maxsize=None)
@@ -40,3 +45,23 @@ def read_jsonl(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
+
+
+def data_rows(name: str) -> list[dict]:
+    """The records of a vendored data file, e.g. `data_rows("edge_cases")`."""
+    return read_jsonl(DATA / f"{name}.jsonl.gz")
+
+
+def golden_rows(engine: str, template: str, name: str) -> list[dict]:
+    return read_jsonl(GOLDEN / engine / template / f"{name}.jsonl.gz")
+
+
+@pytest.fixture(scope="session")
+def data_files(tmp_path_factory) -> dict[str, Path]:
+    """Each vendored data file as a plain `.jsonl` file on disk (for commands that read files)."""
+    root = tmp_path_factory.mktemp("data")
+    paths = {}
+    for name in DATA_FILES:
+        paths[name] = root / f"{name}.jsonl"
+        paths[name].write_bytes(gzip.decompress((DATA / f"{name}.jsonl.gz").read_bytes()))
+    return paths

@@ -169,16 +169,23 @@ def rerun_and_verify(corpus: Path, out: Path, reference: Path, state: str) -> No
     assert data_files(out) == data_files(reference)
 
 
-# (label, how to pick the moment): a delay after start, or a state of the output dir to wait for.
+def _staged_shards(out: Path) -> int:
+    return len(list((out / STAGING / "train").glob("data-*.arrow")))
+
+
+# (label, the state of the output dir to wait for before the kill, given the reference's shard
+# count): observable moments, so the test means the same on a fast or a slow machine.
 KILL_POINTS = [
-    ("0.3s", 0.3),
-    ("1.0s", 1.0),
-    ("2.0s", 2.0),
-    ("all but the last shard staged", lambda out, n: (out / STAGING / "train" / f"data-{n - 2:05d}.arrow").exists()),
+    ("staging created", lambda out, n: (out / STAGING).exists()),
+    ("first shard open", lambda out, n: (out / STAGING / "train" / "data-00000.arrow.tmp").exists()),
+    ("first shard staged", lambda out, n: _staged_shards(out) >= 1),
+    ("half the shards staged", lambda out, n: _staged_shards(out) >= n // 2),
+    ("all but the last shard staged", lambda out, n: _staged_shards(out) >= n - 1),
     ("moment the manifest lands", lambda out, n: (out / "manifest.json").exists()),
 ]
 
 
+@pytest.mark.slow
 def test_sigkill_at_many_moments_leaves_no_output_that_passes_for_complete(tmp_path, corpus, reference):
     results = []
     shards = len(list((reference / "train").glob("data-*.arrow")))
@@ -189,10 +196,7 @@ def test_sigkill_at_many_moments_leaves_no_output_that_passes_for_complete(tmp_p
                                  "--shard-mb", str(SHARD_MB), "-q"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            if callable(when):
-                _wait_for(lambda: when(out, shards) or proc.poll() is not None, 60)
-            else:
-                _wait_for(lambda: proc.poll() is not None, when)
+            _wait_for(lambda: when(out, shards) or proc.poll() is not None, 120)
             finished_first = proc.poll() is not None
             proc.send_signal(signal.SIGKILL)
         finally:
@@ -205,8 +209,8 @@ def test_sigkill_at_many_moments_leaves_no_output_that_passes_for_complete(tmp_p
         rerun_and_verify(corpus, out, reference, state)
         results.append((label, "exited before the kill" if finished_first else state))
     print("\nkill results:", results)
-    states = {state for _, state in results}
-    assert "incomplete" in states  # the kills did land mid-render
+    # Every kill before the manifest landed found a render still running: incomplete.
+    assert [state for _, state in results[:-1]] == ["incomplete"] * (len(KILL_POINTS) - 1)
 
 
 # A wrapper that SIGKILLs the render at a precise step of the commit: `os.replace` calls that
@@ -237,6 +241,7 @@ main()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point,overwrite", [
     ("before_first_move", True),  # the old output is already gone: incomplete, never mistaken for complete
     ("before_manifest", False),
@@ -289,6 +294,7 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_worker_processes_die_with_a_killed_parent(tmp_path, corpus):
     out = tmp_path / "out"
     proc = subprocess.Popen([*CLI, "render", str(corpus), "-o", str(out), "--workers", "2",
@@ -466,26 +472,35 @@ def test_check_warns_about_a_shard_not_in_the_manifest_and_the_next_run_removes_
     assert check_output(out).warnings == []
 
 
+# Flips every byte of a shard in turn and runs `check_output` on each; prints "i outcome".
+# With "rehash", the manifest's checksum is recomputed after the flip (as a forger would), so
+# check must find the damage by reading the Arrow stream and the Datums themselves.
 SWEEP = r"""
-import json, sys
+import hashlib, json, sys
 from pathlib import Path
 from datakit.check import check_output
-out, start = Path(sys.argv[1]), int(sys.argv[2])
+out, start, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 shard = out / "train" / "data-00000.arrow"
 original = (out / "original.arrow").read_bytes()
+manifest = json.loads((out / "manifest.json").read_text())
 for i in range(start, len(original)):
     data = bytearray(original); data[i] ^= 0xFF
     shard.write_bytes(bytes(data))
+    if mode == "rehash":
+        manifest["splits"]["train"]["shards"][0]["sha256"] = hashlib.sha256(data).hexdigest()
+        (out / "manifest.json").write_text(json.dumps(manifest))
     print(i, end=" ", flush=True)
     try:
-        outcome = "caught" if check_output(out).errors else "undetected"
+        errors = check_output(out).errors
+        outcome = "undetected" if not errors else "checksum" if "checksum" in errors[0] else "caught"
     except BaseException as exc:
         outcome = type(exc).__name__
     print(outcome, flush=True)
 """
 
 
-def test_check_survives_any_flipped_byte(tmp_path):
+def sweep_flipped_bytes(tmp_path: Path, mode: str) -> dict[int, str]:
+    """Outcome of `check_output` for every flipped byte of a one-row shard."""
     corpus = tmp_path / "in.jsonl"
     corpus.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
                                                {"role": "assistant", "content": "hello there"}]}) + "\n")
@@ -498,7 +513,7 @@ def test_check_survives_any_flipped_byte(tmp_path):
     size = (out / "original.arrow").stat().st_size
     start = 0
     while start < size:
-        proc = subprocess.run([sys.executable, str(script), str(out), str(start)], capture_output=True,
+        proc = subprocess.run([sys.executable, str(script), str(out), str(start), mode], capture_output=True,
                               text=True, timeout=300)
         last = start - 1
         for line in proc.stdout.splitlines():
@@ -509,9 +524,26 @@ def test_check_survives_any_flipped_byte(tmp_path):
         if proc.returncode != 0:  # killed by a signal while checking byte `last`
             outcomes[last] = f"signal {-proc.returncode}"
         start = last + 1
-    bad = {i: o for i, o in outcomes.items() if o != "caught"}
     assert len(outcomes) == size
-    assert bad == {}, f"{len(bad)} of {size} flipped bytes not reported cleanly: {sorted(bad.items())[:12]}"
+    return outcomes
+
+
+@pytest.mark.slow
+def test_check_survives_any_flipped_byte(tmp_path):
+    outcomes = sweep_flipped_bytes(tmp_path, "keep")
+    bad = {i: o for i, o in outcomes.items() if o != "checksum"}
+    assert bad == {}, f"{len(bad)} of {len(outcomes)} flipped bytes not reported cleanly: {sorted(bad.items())[:12]}"
+
+
+@pytest.mark.slow
+def test_check_reads_the_arrow_stream_when_the_checksum_is_forged(tmp_path):
+    """Some flips leave a valid shard (alignment padding, a weight of 0.0 made a tiny positive
+    number); none may crash `check`, and the Arrow and Datum checks must catch most."""
+    outcomes = sweep_flipped_bytes(tmp_path, "rehash")
+    crashed = {i: o for i, o in outcomes.items() if o not in ("caught", "undetected")}
+    assert crashed == {}, f"check crashed on {len(crashed)} flipped bytes: {sorted(crashed.items())[:12]}"
+    caught = sum(o == "caught" for o in outcomes.values())
+    assert caught > 0.5 * len(outcomes), f"only {caught} of {len(outcomes)} forged shards caught"
 
 
 # -- overwriting ------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from datakit.datum import SCHEMA, empty_batch, rows_to_table, shift, to_tinker_datum
 
@@ -55,7 +54,7 @@ def test_packing_batches_does_not_import_pandas():
 
 
 def test_to_tinker_datum():
-    tinker = pytest.importorskip("tinker")
+    import tinker
     datum = to_tinker_datum({"input_tokens": [1, 2, 3], "target_tokens": [2, 3, 4], "weights": [0.0, 1.0, 1.0]})
     assert isinstance(datum, tinker.Datum)
     assert datum.model_input.to_ints() == [1, 2, 3]

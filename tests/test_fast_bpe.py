@@ -11,7 +11,7 @@ import unicodedata
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import DATA, bundle, needs_shared, read_jsonl, renderer
+from conftest import bundle, data_rows, renderer
 from datakit.fast_bpe import LOOKUP_ONLY, lookup_only_tokens
 from datakit.tokenizer import BUNDLED, PACKAGE_DIR
 
@@ -79,13 +79,12 @@ def test_fast_encoder_equals_tokenizers(name):
     assert [i for i in range(len(texts)) if got[i] != expected[i]] == []
 
 
-@needs_shared
 @pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3"])
 def test_fast_encoder_equals_tokenizers_on_the_example_data(template):
     r = renderer(template)
     texts = [r.render_text(row["messages"]) for name in ["edge_cases", "conversations", "synthetic",
                                                          "control_token_text"]
-             for row in read_jsonl(DATA / f"{name}.jsonl")]
+             for row in data_rows(name)]
     texts = [unicodedata.normalize("NFC", t) for t in texts] + texts
     b = r.tokenizer
     assert b.encode_whole(texts) == [e.ids for e in b.full.encode_batch_fast(texts, add_special_tokens=False)]

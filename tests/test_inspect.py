@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -10,7 +9,6 @@ import shutil
 import subprocess
 import tempfile
 from html.parser import HTMLParser
-from pathlib import Path
 
 import click
 import pytest
@@ -36,11 +34,8 @@ from datakit.inspect import (
 )
 from datakit.pipeline import RenderOptions, render_files
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EDGE_CASES = SHARED / "data" / "edge_cases.jsonl"
-GOLDEN_QWEN25 = SHARED / "golden" / "hf" / "qwen2.5" / "edge_cases.jsonl.gz"
-needs_shared = pytest.mark.skipif(not EDGE_CASES.is_file() or not GOLDEN_QWEN25.is_file(),
-                                  reason="../shared is not beside the repo")
+from conftest import golden_rows
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 
@@ -90,12 +85,10 @@ def mixed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def edge(tmp_path_factory):
+def edge(tmp_path_factory, edge_cases):
     """edge_cases.jsonl rendered with qwen2.5 (every row in train, nothing truncated)."""
-    if not EDGE_CASES.is_file():
-        pytest.skip("../shared is not beside the repo")
     out = tmp_path_factory.mktemp("edge") / "out"
-    render([EDGE_CASES], out, RenderOptions(template="qwen2.5", workers=1))
+    render([edge_cases], out, RenderOptions(template="qwen2.5", workers=1))
     return out
 
 
@@ -109,9 +102,13 @@ def qwen_renderer():
     return make_renderer("qwen2.5")
 
 
-def golden_rows() -> list[dict]:
-    with gzip.open(GOLDEN_QWEN25, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+@pytest.fixture(scope="module")
+def edge_cases(data_files):
+    return data_files["edge_cases"]
+
+
+def qwen25_golden() -> list[dict]:
+    return golden_rows("hf", "qwen2.5", "edge_cases")
 
 
 class TokenSpans(HTMLParser):
@@ -162,9 +159,8 @@ def parse_html(page: str) -> TokenSpans:
 # -- golden structure ------------------------------------------------------------------------
 
 
-@needs_shared
 def test_shards_rebuild_the_golden_unshifted_sequences(edge):
-    golden = golden_rows()
+    golden = qwen25_golden()
     rows = load_rows(edge, rows=range(len(golden)))
     assert [r.line for r in rows] == list(range(1, len(golden) + 1))
     for row, expected in zip(rows, golden):
@@ -173,14 +169,13 @@ def test_shards_rebuild_the_golden_unshifted_sequences(edge):
         assert row.num_tokens == len(expected["tokens"]) and not row.truncated and row.note is None
 
 
-@needs_shared
 @pytest.mark.parametrize("mode", ["shards", "jsonl"])
-def test_html_spans_are_exactly_the_golden_tokens_and_weights(edge, qwen, qwen_renderer, mode):
-    expected = golden_rows()[0]  # plain_with_system: "Be brief." / "Hi" / "Hello!"
+def test_html_spans_are_exactly_the_golden_tokens_and_weights(edge, edge_cases, qwen, qwen_renderer, mode):
+    expected = qwen25_golden()[0]  # plain_with_system: "Be brief." / "Hi" / "Hello!"
     if mode == "shards":
         rows = load_rows(edge, line=1)
     else:
-        rows = load_jsonl_rows(EDGE_CASES, qwen_renderer, line=1)
+        rows = load_jsonl_rows(edge_cases, qwen_renderer, line=1)
     page = render_html(rows, qwen, "edge")
     parsed = parse_html(page)
     assert [(s["id"], s["w"]) for s in parsed.spans] == list(zip(expected["tokens"], map(float, expected["weights"])))
@@ -200,10 +195,9 @@ def test_html_spans_are_exactly_the_golden_tokens_and_weights(edge, qwen, qwen_r
     assert section["data-num-trainable"] == "3" and section["data-truncated"] == "false"
     if mode == "shards":
         assert section["data-split"] == "train" and section["data-row"] == "0"
-        assert section["data-source"] == str(EDGE_CASES)
+        assert section["data-source"] == str(edge_cases)
 
 
-@needs_shared
 def test_terminal_colours_trained_and_untrained_text(edge, qwen):
     row = load_rows(edge, line=1)[0]
     text = render_terminal(row, qwen, color=True, boundaries=False)
@@ -219,7 +213,6 @@ def test_terminal_colours_trained_and_untrained_text(edge, qwen):
     assert re.sub("[⟦⟧⟨⟩]", "", plain.split("\n", 1)[1]) == ANSI.sub("", text).split("\n", 1)[1]
 
 
-@needs_shared
 def test_tokens_table_has_one_line_per_token(edge, qwen):
     for row in load_rows(edge, limit=9):
         table = render_tokens_table(row, qwen).split("\n")
@@ -231,10 +224,9 @@ def test_tokens_table_has_one_line_per_token(edge, qwen):
     assert "'<|im_end|>'  control" in render_tokens_table(row, qwen)
 
 
-@needs_shared
-def test_shard_and_jsonl_modes_show_the_same_rows(edge, qwen, qwen_renderer):
+def test_shard_and_jsonl_modes_show_the_same_rows(edge, edge_cases, qwen, qwen_renderer):
     from_shards = load_rows(edge, limit=100)
-    from_jsonl = load_jsonl_rows(EDGE_CASES, qwen_renderer, limit=100)
+    from_jsonl = load_jsonl_rows(edge_cases, qwen_renderer, limit=100)
     assert len(from_shards) == len(from_jsonl) == 9
     for a, b in zip(from_shards, from_jsonl):
         assert (a.tokens, a.weights, a.line, a.num_tokens, a.num_trainable) == (

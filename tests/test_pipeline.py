@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, needs_shared, read_jsonl, renderer
+from conftest import golden_rows, renderer
 from datakit.cli import main
 from datakit.pipeline import RenderOptions, render_files
 
@@ -55,7 +55,7 @@ def test_manifest_names_the_tokenizer_and_what_encoded(rendered):
 
 
 def test_datasets_loads_a_dataset_dict_with_train_and_test(rendered):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     _, out, _, result = rendered
     loaded = datasets.load_from_disk(str(out))
     assert set(loaded) == {"train", "test"}
@@ -87,7 +87,7 @@ def test_rows_are_shifted_datums_of_the_rendered_conversation(rendered):
 
 
 def test_polars_reads_the_shards(rendered):
-    pl = pytest.importorskip("polars")
+    import polars as pl
     _, out, _, _ = rendered
     frame = pl.concat([pl.read_ipc_stream(p) for p in _shards(out, "train")])
     assert frame.height == 30
@@ -95,7 +95,7 @@ def test_polars_reads_the_shards(rendered):
 
 
 def test_torch_style_loading_through_datasets(rendered):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     _, out, _, _ = rendered
     train = datasets.load_from_disk(str(out))["train"]
     assert train.features["input_tokens"].feature.dtype == "int32"
@@ -140,7 +140,7 @@ def test_bad_options_are_one_line_errors(tmp_path):
 
 
 def test_empty_input_gives_an_empty_but_valid_output(tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     source = tmp_path / "empty.jsonl"
     source.write_text("\n\n")
     result = render_files([source], tmp_path / "out", RenderOptions(workers=1))
@@ -148,12 +148,11 @@ def test_empty_input_gives_an_empty_but_valid_output(tmp_path):
     assert len(datasets.load_from_disk(str(tmp_path / "out"))["train"]) == 0
 
 
-@needs_shared
-def test_several_inputs_give_per_file_stats(tmp_path):
-    files = [DATA / "edge_cases.jsonl", DATA / "conversations.jsonl"]
+def test_several_inputs_give_per_file_stats(tmp_path, data_files):
+    files = [data_files["edge_cases"], data_files["conversations"]]
     result = render_files(files, tmp_path / "out", RenderOptions(template="llama3", workers=1))
     per_file = result.stats["per_file"]
     assert [per_file[str(f)]["lines_read"] for f in files] == [9, 128]
     assert result.stats["rows_written"] == 137
     assert result.stats["tokens_written"] == sum(len(g["tokens"]) for f in ("edge_cases", "conversations")
-                                                 for g in read_jsonl(DATA.parent / "golden" / "hf" / "llama3" / f"{f}.jsonl.gz"))
+                                                 for g in golden_rows("hf", "llama3", f))

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from conftest import DATA, GOLDEN, bundle, needs_shared, read_jsonl, renderer
+from conftest import bundle, data_rows, golden_rows, renderer
 from datakit.chat_template import GENERATION_START, load_template
 from datakit.render import ByteLayout, Renderer, RenderError, _weigh_by_bytes
 from datakit.tokenizer import load_tokenizer
@@ -32,13 +32,12 @@ def renderer_on_tokenizers(template: str) -> Renderer:
     return Renderer(r.template, dataclasses.replace(r.tokenizer, fast=None))
 
 
-@needs_shared
 @pytest.mark.parametrize("encoder", ["tiktoken", "tokenizers"])
 @pytest.mark.parametrize("data_file", DATA_FILES)
 @pytest.mark.parametrize("engine,golden_dir,template", GOLDEN_CASES)
 def test_every_golden_row_matches(engine, golden_dir, template, data_file, encoder):
-    golden = read_jsonl(GOLDEN / engine / golden_dir / f"{data_file}.jsonl.gz")
-    conversations = [row["messages"] for row in read_jsonl(DATA / f"{data_file}.jsonl")]
+    golden = golden_rows(engine, golden_dir, data_file)
+    conversations = [row["messages"] for row in data_rows(data_file)]
     assert len(golden) == len(conversations)
     r = renderer(template) if encoder == "tiktoken" else renderer_on_tokenizers(template)
     assert (r.tokenizer.fast is not None) == (encoder == "tiktoken")
@@ -118,7 +117,6 @@ def test_conversation_without_assistant_has_no_trainable_token():
         ("qwen3", "Qwen-Qwen3-0.6B.jinja"),
     ],
 )
-@needs_shared
 def test_tagged_templates_render_the_official_text(template, official):
     from datakit.chat_template import ChatTemplate, builtin_template_source
 
@@ -126,8 +124,8 @@ def test_tagged_templates_render_the_official_text(template, official):
     untagged = ChatTemplate("official", builtin_template_source(f"official/{official}"), None,
                             tagged.bos_token, tagged.roles, tagged.variables)
     r = Renderer(tagged, renderer(template).tokenizer)
-    conversations = [row["messages"] for row in read_jsonl(DATA / "synthetic.jsonl")]
-    conversations += [row["messages"] for row in read_jsonl(DATA / "edge_cases.jsonl")]
+    conversations = [row["messages"] for row in data_rows("synthetic")]
+    conversations += [row["messages"] for row in data_rows("edge_cases")]
     tool_turns = [
         {"role": "user", "content": "weather?"},
         {"role": "assistant", "content": "", "tool_calls": [
@@ -197,10 +195,9 @@ def _content_spans_hold_no_control_ids(r: Renderer, messages: list[dict]) -> Non
     assert used == expected, "message text produced a control token"
 
 
-@needs_shared
 @pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "qwen3", "llama3-cookbook", "qwen3-cookbook"])
 def test_control_token_text_rows_carry_no_control_ids(template):
-    for row in read_jsonl(DATA / "control_token_text.jsonl"):
+    for row in data_rows("control_token_text"):
         _content_spans_hold_no_control_ids(renderer(template), row["messages"])
 
 
@@ -251,13 +248,12 @@ def test_datakit_marker_characters_in_content_are_plain_text():
     assert trained == text + "<|eot_id|>"
 
 
-@needs_shared
 @pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3", "llama3-cookbook", "qwen3-cookbook"])
 def test_whole_text_byte_placement_equals_pieces_with_offsets(template):
     whole = renderer(template)
     pieces = Renderer(whole.template, dataclasses.replace(whole.tokenizer, token_bytes=None))
     conversations = [row["messages"] for name in [*DATA_FILES, "control_token_text"]
-                     for row in read_jsonl(DATA / f"{name}.jsonl")]
+                     for row in data_rows(name)]
     # Non-NFC text (e + combining accent) at the edges of trainable text, and emoji.
     conversations.append([{"role": "user", "content": "cafe\u0301"},
                           {"role": "assistant", "content": "\u0301\n e\u0301 😀"}])

@@ -9,10 +9,9 @@ import random
 
 import pytest
 
-from conftest import DATA, needs_shared, read_jsonl, renderer
-from datakit.chat_template import load_template
+from conftest import data_rows, renderer
 
-transformers = pytest.importorskip("transformers")
+import transformers
 from tokenizers import Tokenizer  # noqa: E402
 
 PIECES = [
@@ -57,6 +56,7 @@ def _hf_render(hf, messages, variables=()):
     return list(out["input_ids"]), [float(m) for m in out["assistant_masks"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "qwen3"])
 def test_generated_conversations_match_apply_chat_template(template):
     hf = _hf_tokenizer(template)
@@ -70,12 +70,11 @@ def test_generated_conversations_match_apply_chat_template(template):
         assert ours.weights.tolist() == mask, f"conversation {i}: weights differ"
 
 
-@needs_shared
 @pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3"])
 def test_parse_special_tokens_matches_hugging_face_on_control_text(template):
     hf = _hf_tokenizer(template)
     r = renderer(template, parse_special_tokens=True)
-    for row in read_jsonl(DATA / "control_token_text.jsonl"):
+    for row in data_rows("control_token_text"):
         tokens, mask = _hf_render(hf, row["messages"], r.template.variables)
         ours = r.render(row["messages"])
         assert ours.tokens.tolist() == tokens

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from datakit.split import SplitPlan, plan_split, split_command, write_split
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def conv(text: str, reply: str = "ok", **extra) -> dict:
@@ -410,10 +409,8 @@ def test_cli_missing_input_and_help(tmp_path):
 # --- real data --------------------------------------------------------------------------------
 
 
-def test_shared_data_no_duplicate_straddles(tmp_path):
-    paths = sorted(SHARED_DATA.glob("*.jsonl")) if SHARED_DATA.is_dir() else []
-    if not paths:
-        pytest.skip(f"no shared data at {SHARED_DATA}")
+def test_shared_data_no_duplicate_straddles(tmp_path, data_files):
+    paths = sorted(data_files.values())
     for seed in (0, 1, 2):
         plan = plan_split(paths, test_ratio=0.1, seed=seed)
         s = plan.summary
