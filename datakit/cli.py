@@ -9,14 +9,13 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .chat_template import BUILTIN, DEFAULT_DATE_STRING, TemplateError
 from .inspect import inspect_command
 from .pipeline import PipelineError, RenderOptions, render_files
-from .render import TRAIN_ON
-from .split import split_command
+from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
+from .split import check_split_options, split_command
 from .stats import format_stats
 from .tokenizer import TokenizerError
-from .truncate import POLICIES
+from .truncate import Policy
 from .write import OutputError
 
 
@@ -53,11 +52,11 @@ def main() -> None:
               help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags.")
 @click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3), a directory with "
               "tokenizer.json, or a locally cached hub id [default: the template's].")
-@click.option("--train-on", type=click.Choice(TRAIN_ON), default="all_assistant", show_default=True,
+@click.option("--train-on", type=click.Choice([m.value for m in TrainOn]), default=TrainOn.ALL_ASSISTANT.value, show_default=True,
               help="Which assistant messages are trainable; a message's own \"trainable\" key wins.")
 @click.option("--max-length", default="16384", show_default=True,
               help="Longest token sequence kept (before the shift); 0 or none = no limit.")
-@click.option("--truncation", type=click.Choice(POLICIES), default="right", show_default=True,
+@click.option("--truncation", type=click.Choice([m.value for m in Policy]), default=Policy.RIGHT.value, show_default=True,
               help="right: keep the first tokens; turns: drop oldest exchanges; drop: reject the row; "
                    "error: stop the run.")
 @click.option("--test-ratio", type=float, help="Also write a test split with this share of rows.")
@@ -84,16 +83,14 @@ def render(inputs: tuple[Path, ...], output: Path | None, template: str, tokeniz
     for path in inputs:
         if not path.is_file():
             raise click.BadParameter(f"{path}: no such file", param_hint="INPUTS")
-    if test_ratio is not None and test_size is not None:
-        raise click.UsageError("give --test-ratio or --test-size, not both")
-    if test_ratio is not None and not 0.0 <= test_ratio < 1.0:
-        raise click.BadParameter("must be at least 0 and below 1", param_hint="--test-ratio")
-    if test_size is not None and test_size < 0:
-        raise click.BadParameter("must not be negative", param_hint="--test-size")
+    try:
+        check_split_options(test_ratio, test_size, seed, group_key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     options = RenderOptions(
-        template=template, tokenizer=tokenizer, train_on=train_on,
+        template=template, tokenizer=tokenizer, train_on=TrainOn(train_on),
         parse_special_tokens=parse_special_tokens, date_string=date_string,
-        max_length=_max_length(max_length), truncation=truncation, test_ratio=test_ratio,
+        max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20,
     )

@@ -31,9 +31,10 @@ import click
 import numpy as np
 import pyarrow as pa
 
-from .chat_template import DEFAULT_DATE_STRING, TemplateError
-from .read import DEFAULT_MAX_LINE_BYTES, InvalidConversation, ReadCounts, parse_conversation, read_lines
-from .render import TRAIN_ON, Renderer, RenderError, build_renderer
+from .convert import Limits, convert
+from .outcome import Reason, Reject, Side
+from .read import ReadCounts, RecordParser, read_records
+from .render import DEFAULT_DATE_STRING, Renderer, TemplateError, TrainOn, build_renderer
 from .tokenizer import BUNDLED, TokenizerBundle, TokenizerError, load_tokenizer
 
 try:  # tokenizers >= 0.21
@@ -391,7 +392,7 @@ def make_renderer(template: str = "llama3", tokenizer: str | None = None, *,
                   date_string: str = DEFAULT_DATE_STRING) -> Renderer:
     """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError)."""
     return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens,
-                          date_string=date_string, load=get_tokenizer)
+                          date_string=date_string)
 
 
 def load_jsonl_rows(
@@ -415,7 +416,7 @@ def load_jsonl_rows(
     wanted_rows = _as_list(rows)
     wanted_lines = _as_list(line)
     if wanted_rows and any(r < 0 for r in wanted_rows):
-        total = sum(1 for _ in read_lines([path], ReadCounts()))
+        total = sum(1 for _ in read_records([path], ReadCounts()))
         wanted_rows = [r + total if r < 0 else r for r in wanted_rows]
     scanning = wanted_rows is None and wanted_lines is None
     found: dict[tuple[str, int], InspectedRow] = {}
@@ -423,12 +424,12 @@ def load_jsonl_rows(
     counts = ReadCounts()
     index = -1
     try:
-        for index, item in enumerate(read_lines([path], counts, DEFAULT_MAX_LINE_BYTES)):
+        for index, item in enumerate(read_records([path], counts)):
             picked = scanning or (wanted_rows is not None and index in wanted_rows) or (
-                wanted_lines is not None and item.number in wanted_lines)
+                wanted_lines is not None and item.line in wanted_lines)
             if not picked:
                 if (wanted_rows is None or index > max(wanted_rows)) and (
-                        wanted_lines is None or item.number > max(wanted_lines)):
+                        wanted_lines is None or item.line > max(wanted_lines)):
                     break
                 continue
             try:
@@ -446,8 +447,8 @@ def load_jsonl_rows(
             else:
                 if wanted_rows is not None and index in wanted_rows:
                     found[("row", index)] = row
-                if wanted_lines is not None and item.number in wanted_lines:
-                    found[("line", item.number)] = row
+                if wanted_lines is not None and item.line in wanted_lines:
+                    found[("line", item.line)] = row
     except OSError as exc:
         raise InspectError(f"{path}: cannot read ({exc})") from None
     if scanning:
@@ -471,18 +472,20 @@ def load_jsonl_rows(
 
 
 def _render_line(path: Path, item, index: int, renderer: Renderer) -> InspectedRow:
-    where = f"{path}:{item.number}"
-    if item.raw is None:
-        raise InspectError(f"{where}: datakit render rejects this line: line_too_long")
-    try:
-        _, messages = parse_conversation(item.raw, renderer.template.roles)
-        rendered = renderer.render(messages)
-    except (InvalidConversation, RenderError) as exc:
-        raise InspectError(f"{where}: datakit render rejects this line: {exc.reason} ({exc.detail})") from None
-    row = InspectedRow.from_rendered(rendered.tokens.tolist(), rendered.weights.tolist(),
-                                     source=str(path), line=item.number, row=index)
-    if row.num_trainable == 0:
-        row.note = "datakit render rejects this row: no_trainable_tokens (no assistant token to learn from)"
+    """The record as `datakit render` makes it (without truncation), or InspectError with the
+    reason it rejects it; a row with nothing trainable is shown with a note."""
+    parser = RecordParser(renderer.template.roles)
+    outcome = convert([item], [Side.TRAIN], parser, renderer, Limits())[0]
+    note = None
+    if isinstance(outcome, Reject):
+        reason = f"{outcome.reason} ({outcome.detail})"
+        if outcome.reason is not Reason.NO_TRAINABLE_TOKENS:
+            raise InspectError(f"{path}:{item.line}: datakit render rejects this line: {reason}")
+        outcome = renderer.render(parser.parse(item).messages)
+        note = f"datakit render rejects this row: {reason}"
+    row = InspectedRow.from_rendered(outcome.tokens.tolist(), outcome.weights.tolist(),
+                                     source=str(path), line=item.line, row=index)
+    row.note = note
     return row
 
 
@@ -840,7 +843,7 @@ def use_color(flag: bool | None) -> bool:
               help="Force colour on or off [default: on for a terminal, off if NO_COLOR is set].")
 @click.option("-t", "--template", help="JSONL only: chat format, as for render.  [default: llama3]")
 @click.option("--tokenizer", help="Tokenizer to decode with [default: the manifest's / the template's].")
-@click.option("--train-on", type=click.Choice(TRAIN_ON), help="JSONL only: as for render.  [default: all_assistant]")
+@click.option("--train-on", type=click.Choice([m.value for m in TrainOn]), help="JSONL only: as for render.  [default: all_assistant]")
 @click.option("--parse-special-tokens", is_flag=True, default=None,
               help="JSONL only: encode control-token text in messages as control tokens (as for render).")
 @click.option("--date-string", help=f"JSONL only: as for render.  [default: {DEFAULT_DATE_STRING}]")

@@ -31,23 +31,18 @@ import tempfile
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import click
 import numpy as np
 
-TRAIN = "train"
-TEST = "test"
-SIDES: tuple[str, ...] = (TRAIN, TEST)
+from .outcome import Invalid, Side
+from .read import ReadCounts, Record, RecordParser, read_records
 
-# Per-line codes in a plan's side arrays.
+# A plan's per-line side codes.
 _NONE, _TRAIN, _TEST = 0, 1, 2
-_SIDE_NAMES: tuple[str | None, ...] = (None, TRAIN, TEST)
+_SIDES: tuple[Side | None, ...] = (None, Side.TRAIN, Side.TEST)
 
-# Per-line status codes gathered while planning.
-_BLANK, _INVALID, _VALID = 0, 1, 2
-
-_BOM = b"\xef\xbb\xbf"
 _MAX_INVALID_EXAMPLES = 10
 DEFAULT_TEST_RATIO = 0.1
 
@@ -145,19 +140,15 @@ class SplitPlan:
     # (size, mtime_ns) per file at planning time, to catch files changed before writing.
     fingerprints: tuple[tuple[int, int], ...] = field(repr=False)
 
-    def side(self, file_index: int, line_number: int) -> str | None:
-        """"train", "test", or None (blank, invalid or dropped duplicate); line_number is 1-based."""
+    def side(self, file_index: int, line_number: int) -> Side | None:
+        """The side of a line (None: blank, invalid or a dropped duplicate); line_number is 1-based."""
         sides = self.sides[file_index]
         if not 1 <= line_number <= len(sides):
             raise IndexError(
                 f"line {line_number} out of range for {self.files[file_index]} "
                 f"({len(sides)} lines)"
             )
-        return _SIDE_NAMES[sides[line_number - 1]]
-
-    def side_codes(self, file_index: int) -> np.ndarray:
-        """The whole file's sides as a read-only uint8 array: 0 none, 1 train, 2 test."""
-        return self.sides[file_index]
+        return _SIDES[sides[line_number - 1]]
 
 
 def _normalize_text(value: Any) -> Any:
@@ -193,57 +184,21 @@ def conversation_digest(messages: list[dict]) -> int:
     return _digest(_canonical(normalized), _CONVERSATION_PERSON)
 
 
-def _parse(raw: bytes) -> tuple[dict | None, str]:
-    """The JSON object on one line, or None and why it is not a usable conversation."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return None, f"not valid UTF-8 (byte {e.start})"
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as e:
-        return None, f"not valid JSON ({e.msg} at column {e.colno})"
-    except RecursionError:
-        return None, "not valid JSON (nested too deeply)"
-    if not isinstance(record, dict):
-        return None, f"not a JSON object (a {type(record).__name__})"
-    messages = record.get("messages")
-    if messages is None:
-        return None, "no 'messages' field"
-    if not isinstance(messages, list):
-        return None, f"'messages' is not a list (a {type(messages).__name__})"
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            return None, f"message {i} is not an object"
-    return record, ""
-
-
-def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw bytes including the line ending), with a leading BOM removed."""
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM):]
-            yield number, raw
-
-
 def _fingerprint(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns
 
 
-def _validate(test_ratio: float | None, test_size: int | None, seed: int,
-              group_key: str | None) -> tuple[float | None, int | None]:
+def check_split_options(test_ratio: float | None, test_size: int | None, seed: int,
+                        group_key: str | None) -> None:
+    """Raise ValueError for split options that make no sense (the one place they are checked)."""
     if test_ratio is not None and test_size is not None:
         raise ValueError("give test_ratio or test_size, not both")
-    if test_ratio is None and test_size is None:
-        test_ratio = DEFAULT_TEST_RATIO
     if test_ratio is not None:
         if isinstance(test_ratio, bool) or not isinstance(test_ratio, (int, float)):
             raise ValueError(f"test_ratio must be a number, not {test_ratio!r}")
         if not 0.0 <= test_ratio < 1.0:  # also rejects NaN
             raise ValueError(f"test_ratio must be in [0, 1), not {test_ratio!r}")
-        test_ratio = float(test_ratio)
     if test_size is not None:
         if isinstance(test_size, bool) or not isinstance(test_size, int):
             raise ValueError(f"test_size must be an integer, not {test_size!r}")
@@ -253,7 +208,43 @@ def _validate(test_ratio: float | None, test_size: int | None, seed: int,
         raise ValueError(f"seed must be an integer, not {seed!r}")
     if group_key is not None and (not isinstance(group_key, str) or not group_key):
         raise ValueError(f"group_key must be a non-empty field name, not {group_key!r}")
-    return test_ratio, test_size
+
+
+@dataclass
+class _Scan:
+    """What planning keeps of the input: one digest (and group digest) per valid record."""
+
+    counts: ReadCounts = field(default_factory=ReadCounts)
+    source: array = field(default_factory=lambda: array("I"))
+    line: array = field(default_factory=lambda: array("Q"))
+    content: array = field(default_factory=lambda: array("Q"))
+    group: array = field(default_factory=lambda: array("Q"))
+    has_group: array = field(default_factory=lambda: array("B"))
+    invalid: int = 0
+    invalid_examples: list[dict] = field(default_factory=list)
+
+
+def _scan(paths: list[Path], parser: RecordParser, group_key: str | None) -> _Scan:
+    scan = _Scan()
+    for record in read_records(paths, scan.counts, parser.max_line_bytes):
+        try:
+            conversation = parser.parse(record)
+        except Invalid as exc:
+            scan.invalid += 1
+            if len(scan.invalid_examples) < _MAX_INVALID_EXAMPLES:
+                scan.invalid_examples.append({"file": str(paths[record.source]), "line": record.line,
+                                              "reason": f"{exc.reason}: {exc.detail}"})
+            continue
+        scan.source.append(record.source)
+        scan.line.append(record.line)
+        scan.content.append(conversation_digest(conversation.messages))
+        if group_key is not None:
+            # A missing or null group value joins no group: the row is grouped alone (still
+            # kept together with its own duplicates).
+            value = conversation.record.get(group_key)
+            scan.group.append(0 if value is None else _digest(_canonical(value), _GROUP_PERSON))
+            scan.has_group.append(value is not None)
+    return scan
 
 
 def _clusters(
@@ -306,102 +297,81 @@ def plan_split(
     seed: int = 0,
     group_key: str | None = None,
     dedup: bool = False,
+    parser: RecordParser = RecordParser(),
 ) -> SplitPlan:
     """Read the files once and decide the side of every line (see the module docstring).
 
     ``test_ratio`` (default 0.1) or ``test_size`` sets the target number of test rows, counted
     among the rows that will be written (after ``dedup``). ``dedup`` keeps the first copy of
-    each conversation in input order. Raises ValueError for bad arguments or a ``test_size``
-    larger than the number of rows.
+    each conversation in input order. ``parser`` decides which records are valid, as for
+    rendering. Raises ValueError for bad arguments or a ``test_size`` larger than the number
+    of rows.
     """
-    test_ratio, test_size = _validate(test_ratio, test_size, seed, group_key)
+    check_split_options(test_ratio, test_size, seed, group_key)
+    if test_ratio is None and test_size is None:
+        test_ratio = DEFAULT_TEST_RATIO
     if isinstance(paths, (str, Path)):
         raise ValueError("paths must be a sequence of files, not a single path")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no input files given")
-
-    status = array("B")
-    content = array("Q")  # conversation digest per line (0 for blank / invalid lines)
-    group = array("Q")  # group digest per line, when group_key is given
-    has_group = array("B")
-    line_counts: list[int] = []
-    fingerprints: list[tuple[int, int]] = []
-    invalid_examples: list[dict] = []
-    invalid = 0
-
-    for path in paths:
-        fingerprints.append(_fingerprint(path))
-        count = 0
-        def skipped(line_status: int) -> None:
-            status.append(line_status)
-            content.append(0)
-            if group_key is not None:
-                group.append(0)
-                has_group.append(0)
-
-        for count, raw in _iter_lines(path):
-            if not raw.strip():
-                skipped(_BLANK)
-                continue
-            record, reason = _parse(raw)
-            if record is None:
-                invalid += 1
-                if len(invalid_examples) < _MAX_INVALID_EXAMPLES:
-                    invalid_examples.append({"file": str(path), "line": count, "reason": reason})
-                skipped(_INVALID)
-                continue
-            status.append(_VALID)
-            content.append(conversation_digest(record["messages"]))
-            if group_key is not None:
-                value = record.get(group_key)
-                # A missing or null group value joins no group: the row is grouped alone
-                # (still kept together with its own duplicates).
-                if value is None:
-                    group.append(0)
-                    has_group.append(0)
-                else:
-                    group.append(_digest(_canonical(value), _GROUP_PERSON))
-                    has_group.append(1)
-        line_counts.append(count)
-
-    status_np = np.frombuffer(status, dtype=np.uint8)
-    valid = status_np == _VALID
-    valid_rows = np.flatnonzero(valid)
-    n_rows = len(valid_rows)
-    content_np = np.frombuffer(content, dtype=np.uint64)[valid]
-    group_np = has_group_np = None
+    fingerprints = tuple(_fingerprint(p) for p in paths)
+    scan = _scan(paths, parser, group_key)
+    content = np.frombuffer(scan.content, dtype=np.uint64)
+    group = has_group = None
     if group_key is not None:
-        group_np = np.frombuffer(group, dtype=np.uint64)[valid]
-        has_group_np = np.frombuffer(has_group, dtype=np.uint8)[valid].astype(bool)
+        group = np.frombuffer(scan.group, dtype=np.uint64)
+        has_group = np.frombuffer(scan.has_group, dtype=np.uint8).astype(bool)
 
-    content_id, cluster_of_content, keys, first_row = _clusters(content_np, group_np, has_group_np)
-    n_content = len(cluster_of_content)
-    n_clusters = len(keys)
-    cluster = cluster_of_content[content_id] if n_rows else np.zeros(0, dtype=np.int64)
-    if dedup:
-        kept = np.zeros(n_rows, dtype=bool)
-        kept[first_row] = True
-        # One row per conversation survives, so a cluster's size is its conversation count.
-        sizes = np.bincount(cluster_of_content, minlength=n_clusters)
-    else:
-        kept = np.ones(n_rows, dtype=bool)
-        sizes = np.bincount(cluster, minlength=n_clusters)
+    content_id, cluster_of_content, keys, first_row = _clusters(content, group, has_group)
+    cluster = cluster_of_content[content_id] if len(content) else np.zeros(0, dtype=np.int64)
+    kept = np.zeros(len(content), dtype=bool)
+    kept[first_row if dedup else slice(None)] = True
+    # With dedup one row per conversation survives, so a cluster's size is its conversation count.
+    sizes = np.bincount(cluster_of_content if dedup else cluster, minlength=len(keys))
     total = int(sizes.sum())
+    if test_size is not None and test_size > total:
+        raise ValueError(f"test_size {test_size} is larger than the {total} rows to split")
+    target = test_size if test_size is not None else round(test_ratio * total)
+    in_test = _test_clusters(keys, sizes, target, seed)
 
-    if test_size is not None:
-        if test_size > total:
-            raise ValueError(f"test_size {test_size} is larger than the {total} rows to split")
-        target = test_size
-    else:
-        target = round(test_ratio * total)
+    row_side = np.where(in_test[cluster], _TEST, _TRAIN).astype(np.uint8)
+    row_side[~kept] = _NONE
+    sides = _sides_per_file(scan, row_side)
+    test_rows = int(np.count_nonzero(row_side == _TEST))
+    summary = SplitSummary(
+        files=[str(p) for p in paths],
+        rows=len(content),
+        train_rows=int(np.count_nonzero(row_side == _TRAIN)),
+        test_rows=test_rows,
+        duplicates=len(content) - len(cluster_of_content),
+        dropped_duplicates=int(len(content) - np.count_nonzero(kept)),
+        groups=len(keys),
+        invalid=scan.invalid,
+        blank=scan.counts.blank,
+        target_test_rows=target,
+        achieved_test_ratio=test_rows / total if total else 0.0,
+        invalid_examples=scan.invalid_examples,
+        seed=seed,
+        test_ratio=test_ratio,
+        test_size=test_size,
+        group_key=group_key,
+        missing_group_key=int(len(content) - np.count_nonzero(has_group)) if has_group is not None else 0,
+        dedup=dedup,
+    )
+    return SplitPlan(files=tuple(str(p) for p in paths), summary=summary, sides=sides,
+                     fingerprints=fingerprints)
 
-    # Rank clusters by a seed-keyed hash of their key; ties (a 64-bit collision) fall back to
-    # the key itself so the order is total and never depends on input order.
+
+def _test_clusters(keys: np.ndarray, sizes: np.ndarray, target: int, seed: int) -> np.ndarray:
+    """Which clusters go to the test side: taken in seeded-hash order until the row count is
+    closest to `target`."""
+    # Ties (a 64-bit collision) fall back to the key itself, so the order is total and never
+    # depends on input order.
     seed_key = str(seed).encode()
     rank = np.fromiter(
         (_digest(k.to_bytes(8, "little"), _RANK_PERSON, seed_key) for k in keys.tolist()),
-        dtype=np.uint64, count=n_clusters,
+        dtype=np.uint64, count=len(keys),
     )
     order = np.lexsort((keys, rank))
     cumulative = np.cumsum(sizes[order])
@@ -412,56 +382,28 @@ def plan_split(
         # Stop at whichever cut lands closer to the target; a tie takes the cluster, so a
         # non-zero target never yields an empty test side.
         take = k + 1 if int(cumulative[k]) - target <= target - before else k
-    in_test = np.zeros(n_clusters, dtype=bool)
+    in_test = np.zeros(len(keys), dtype=bool)
     in_test[order[:take]] = True
+    return in_test
 
-    row_side = np.where(in_test[cluster], _TEST, _TRAIN).astype(np.uint8)
-    row_side[~kept] = _NONE
-    line_side = np.zeros(len(status_np), dtype=np.uint8)
-    line_side[valid_rows] = row_side
+
+def _sides_per_file(scan: _Scan, row_side: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One read-only array of side codes per file, indexed by line number - 1."""
+    source = np.frombuffer(scan.source, dtype=np.uint32)
+    line = np.frombuffer(scan.line, dtype=np.uint64)
     sides = []
-    start = 0
-    for count in line_counts:
-        arr = line_side[start:start + count].copy()
-        arr.flags.writeable = False
-        sides.append(arr)
-        start += count
-
-    test_rows = int(np.count_nonzero(row_side == _TEST))
-    train_rows = int(np.count_nonzero(row_side == _TRAIN))
-    summary = SplitSummary(
-        files=[str(p) for p in paths],
-        rows=n_rows,
-        train_rows=train_rows,
-        test_rows=test_rows,
-        duplicates=n_rows - n_content,
-        dropped_duplicates=int(n_rows - np.count_nonzero(kept)),
-        groups=n_clusters,
-        invalid=invalid,
-        blank=int(np.count_nonzero(status_np == _BLANK)),
-        target_test_rows=target,
-        achieved_test_ratio=test_rows / total if total else 0.0,
-        invalid_examples=invalid_examples,
-        seed=seed,
-        test_ratio=test_ratio,
-        test_size=test_size,
-        group_key=group_key,
-        missing_group_key=(
-            int(n_rows - np.count_nonzero(has_group_np)) if has_group_np is not None else 0
-        ),
-        dedup=dedup,
-    )
-    return SplitPlan(
-        files=tuple(str(p) for p in paths),
-        summary=summary,
-        sides=tuple(sides),
-        fingerprints=tuple(fingerprints),
-    )
+    for index, count in enumerate(scan.counts.lines_per_file):
+        codes = np.zeros(count, dtype=np.uint8)
+        mine = source == index
+        codes[line[mine].astype(np.int64) - 1] = row_side[mine]
+        codes.flags.writeable = False
+        sides.append(codes)
+    return tuple(sides)
 
 
 def output_paths(out_dir: str | Path) -> dict[str, Path]:
     """Where `write_split` writes each side."""
-    return {name: Path(out_dir) / f"{name}.jsonl" for name in SIDES}
+    return {str(side): Path(out_dir) / f"{side}.jsonl" for side in Side}
 
 
 def check_outputs(out_dir: str | Path, *, overwrite: bool = False) -> None:
@@ -508,18 +450,7 @@ def write_split(
             temps[name] = Path(tmp)
             handles[name] = os.fdopen(fd, "wb", buffering=1 << 20)
         try:
-            outputs = (None, handles[TRAIN], handles[TEST])
-            for file_index, path in enumerate(paths):
-                sides = plan.sides[file_index]
-                count = 0
-                for count, raw in _iter_lines(path):
-                    if count > len(sides):
-                        break
-                    out = outputs[sides[count - 1]]
-                    if out is not None:
-                        out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                if count != len(sides):
-                    raise ValueError(f"{path} changed since the split was planned")
+            _copy_lines(paths, plan, (None, handles[Side.TRAIN], handles[Side.TEST]))
             for handle in handles.values():
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -532,6 +463,19 @@ def write_split(
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _copy_lines(paths: list[Path], plan: SplitPlan, outputs: tuple) -> None:
+    counts = ReadCounts()
+    for record in read_records(paths, counts):
+        sides = plan.sides[record.source]
+        if record.line > len(sides):
+            raise ValueError(f"{paths[record.source]} changed since the split was planned")
+        out = outputs[sides[record.line - 1]]
+        if out is not None:
+            out.write(record.raw if record.raw.endswith(b"\n") else record.raw + b"\n")
+    if counts.lines_per_file != [len(sides) for sides in plan.sides]:
+        raise ValueError("an input changed since the split was planned")
 
 
 _HELP = """Split chat JSONL files into DIR/train.jsonl and DIR/test.jsonl.
@@ -582,14 +526,10 @@ def split_command(
     output: Path,
     overwrite: bool,
 ) -> None:
-    if test_ratio is not None and test_size is not None:
-        raise click.UsageError("--test-ratio and --test-size are mutually exclusive")
-    if test_ratio is not None and not 0.0 <= test_ratio < 1.0:
-        raise click.BadParameter(f"must be in [0, 1), not {test_ratio}", param_hint="--test-ratio")
-    if test_size is not None and test_size < 0:
-        raise click.BadParameter(f"must be >= 0, not {test_size}", param_hint="--test-size")
-    if group_key is not None and not group_key:
-        raise click.BadParameter("must not be empty", param_hint="--group-key")
+    try:
+        check_split_options(test_ratio, test_size, seed, group_key)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
     try:
         # Fail before the (possibly long) read rather than after it.
         check_outputs(output, overwrite=overwrite)
@@ -607,4 +547,4 @@ def split_command(
         raise click.ClickException(str(e)) from None
     click.echo(plan.summary.format())
     written = output_paths(output)
-    click.echo(f"wrote {written[TRAIN]} and {written[TEST]}")
+    click.echo(f"wrote {written[Side.TRAIN]} and {written[Side.TEST]}")

@@ -23,8 +23,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-import datakit.pipeline as pipeline
-from conftest import bundle
 from datakit.check import check_output
 from datakit.datum import SCHEMA
 from datakit.pipeline import PipelineError, RenderOptions, render_files
@@ -34,14 +32,6 @@ CLI = [sys.executable, "-c", "from datakit.cli import main; main()"]
 STAGING = ".datakit-staging"
 SHARD_MB = 1
 KILL_OPTIONS = RenderOptions(workers=1, shard_bytes=SHARD_MB << 20)
-
-
-@pytest.fixture(autouse=True)
-def _shared_tokenizer(monkeypatch):
-    """Load each bundled tokenizer once per session (1.3 s each); the output does not change."""
-    original = pipeline.load_tokenizer
-    monkeypatch.setattr(pipeline, "load_tokenizer",
-                        lambda name: bundle(name) if name in ("llama3", "qwen2.5", "qwen3") else original(name))
 
 
 def run_cli(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -108,12 +98,7 @@ def corpus(tmp_path_factory) -> Path:
 def reference(tmp_path_factory, corpus) -> Path:
     """An uninterrupted in-process render of the corpus (several 1 MiB shards)."""
     out = tmp_path_factory.mktemp("reference") / "out"
-    bundle_loader = pipeline.load_tokenizer
-    pipeline.load_tokenizer = lambda name: bundle(name)
-    try:
-        render_files([corpus], out, KILL_OPTIONS)
-    finally:
-        pipeline.load_tokenizer = bundle_loader
+    render_files([corpus], out, KILL_OPTIONS)
     assert len(list((out / "train").glob("data-*.arrow"))) >= 3
     return out
 
@@ -327,12 +312,7 @@ def good_output(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("good")
     corpus = make_corpus(directory / "in.jsonl", 120)
     out = directory / "out"
-    pipeline_loader = pipeline.load_tokenizer
-    pipeline.load_tokenizer = lambda name: bundle(name)
-    try:
-        render_files([corpus], out, RenderOptions(workers=1, shard_bytes=64 << 10, batch_lines=16))
-    finally:
-        pipeline.load_tokenizer = pipeline_loader
+    render_files([corpus], out, RenderOptions(workers=1, shard_bytes=64 << 10, batch_lines=16))
     report = check_output(out)
     assert report.ok and report.shards >= 3 and not report.warnings
     return out

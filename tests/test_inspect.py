@@ -67,10 +67,7 @@ def load_bundled(name: str):
 
 
 def render(paths, out, options):
-    # The render's worker builds its own tokenizer; hand it the cached one to keep tests fast.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("datakit.pipeline.load_tokenizer", get_tokenizer, raising=False)
-        render_files(paths, out, options)
+    render_files(paths, out, options)
 
 
 @pytest.fixture(scope="module")
