@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import datakit.render.renderer
+import datakit.tokenizer
 from datakit.render import Renderer, load_template
-from datakit.tokenizer import BUNDLED, load_bundled
+from datakit.tokenizer import load_bundled
 
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -71,8 +71,6 @@ def data_files(tmp_path_factory) -> dict[str, Path]:
 def bundled_tokenizers_load_once():
     """In-process renders share one loaded copy of each bundled tokenizer (a second each to
     build); spawned workers still load their own. The tokens are the same either way."""
-    loader = datakit.render.renderer.load_tokenizer
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(datakit.render.renderer, "load_tokenizer",
-                      lambda name: bundle(name) if name in BUNDLED else loader(name))
+        patch.setattr(datakit.tokenizer, "load_bundled", bundle)
         yield

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from datakit.split import SplitPlan, plan_split, split_command, write_split
+from datakit.cli import split as split_command
+from datakit.split import SplitPlan, plan_split, write_split
 
 
 
