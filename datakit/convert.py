@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from .outcome import Invalid, Outcome, Reason, Reject, Row, Side
 from .read import Conversation, Record, RecordParser
-from .render import Renderer, RenderError
+from .render import Rendered, Renderer, RenderError
 from .truncate import Policy, TooLong, truncate
 
 
@@ -47,7 +48,7 @@ def convert(records: Sequence[Record], sides: Sequence[Side | None], parser: Rec
                                  "an earlier line has the same conversation (--dedup)")
             continue
         parsed.append((i, conversation))
-    rendered = renderer.render_batch([conversation.messages for _, conversation in parsed])
+    rendered = renderer.render_batch([conversation for _, conversation in parsed])
     for (i, conversation), result in zip(parsed, rendered):
         outcomes[i] = _fit(records[i], sides[i], conversation, result, renderer, limits)  # type: ignore[arg-type]
     return outcomes  # type: ignore[return-value]
@@ -60,8 +61,11 @@ def _fit(record: Record, side: Side, conversation: Conversation, result, rendere
         return Reject(*where, result.reason, result.detail)
     if not np.any(result.weights[1:]):
         return Reject(*where, Reason.NO_TRAINABLE_TOKENS, "no assistant token to learn from")
+    def render_shorter(messages: list[dict]) -> Rendered:
+        return renderer.render(dataclasses.replace(conversation, messages=messages))
+
     try:
-        kept, truncation = truncate(result, conversation.messages, limits.max_length, limits.policy, renderer.render)
+        kept, truncation = truncate(result, conversation.messages, limits.max_length, limits.policy, render_shorter)
     except TooLong as exc:
         raise StopRun(record, exc) from None
     except RenderError as exc:
@@ -73,5 +77,5 @@ def _fit(record: Record, side: Side, conversation: Conversation, result, rendere
         return Reject(*where, Reason.NO_TRAINABLE_TOKENS_AFTER_TRUNCATION,
                       f"{truncation.original_length} tokens cut to {limits.max_length} left nothing to learn",
                       side, truncation)
-    return Row(*where, side, kept.tokens, kept.weights, truncation)
+    return Row(*where, side, kept.tokens, kept.weights, truncation, result.reasoning_dropped)
 

@@ -42,11 +42,17 @@ class Reason(StrEnum):
     BAD_TRAINABLE = "bad_trainable"
     UNSUPPORTED_TRAINABLE = "unsupported_trainable"
     BAD_TOOL_CALLS = "bad_tool_calls"
+    BAD_TOOL_ARGUMENTS = "bad_tool_arguments"
+    BAD_TOOLS = "bad_tools"
+    BAD_REASONING = "bad_reasoning"
+    UNSUPPORTED_CONTENT_PART = "unsupported_content_part"
     # splitting
     DUPLICATE = "duplicate"
     # rendering
     TEMPLATE_ERROR = "template_error"
     TEMPLATE_SPANS_MISMATCH = "template_spans_mismatch"
+    REASONING_DROPPED = "reasoning_dropped"
+    CONTENT_DROPPED = "content_dropped"
     NO_TRAINABLE_TOKENS = "no_trainable_tokens"
     # truncation
     TOO_LONG = "too_long"
@@ -75,6 +81,7 @@ class Row:
     tokens: np.ndarray  # int32
     weights: np.ndarray  # float32
     truncation: Truncation
+    reasoning_dropped: int = 0  # assistant turns whose reasoning the template left out
 
     @property
     def trainable(self) -> int:

@@ -26,7 +26,10 @@ from . import __version__
 from .convert import Limits, StopRun, convert
 from .datum import rows_to_table
 from .outcome import Reject, Row, Side
-from .read import DEFAULT_MAX_LINE_BYTES, ReadCounts, Record, RecordParser, read_records
+from .read import (
+    DEFAULT_MAX_LINE_BYTES, STDIN, Form, ReadCounts, ReadError, Record, RecordParser, check_inputs, read_records,
+    stdin_spooled,
+)
 from .render import DEFAULT_DATE_STRING, TemplateError, TrainOn, build_renderer, load_template
 from .stats import StatsCollector, measure
 from .tokenizer import TokenizerError, check_tokenizer_source
@@ -47,6 +50,9 @@ class RenderOptions:
     train_on: TrainOn = TrainOn.ALL_ASSISTANT
     parse_special_tokens: bool = False
     date_string: str = DEFAULT_DATE_STRING
+    input_format: Form = Form.AUTO
+    messages_key: str = "messages"
+    drop_reasoning: bool = False
     max_length: int | None = 16384
     truncation: Policy = Policy.RIGHT
     test_ratio: float | None = None
@@ -67,6 +73,10 @@ class RenderOptions:
     def output_options(self) -> dict[str, Any]:
         skip = {"workers", "batch_lines", "shard_bytes"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
+
+
+def record_parser(options: RenderOptions, roles: frozenset[str]) -> RecordParser:
+    return RecordParser(roles, Form(options.input_format), options.messages_key)
 
 
 @dataclass
@@ -96,9 +106,10 @@ class BatchWorker:
         self.renderer = build_renderer(
             options.template, options.tokenizer, train_on=options.train_on,
             parse_special_tokens=options.parse_special_tokens, date_string=options.date_string,
+            drop_reasoning=options.drop_reasoning,
         )
         self.template = self.renderer.template
-        self.parser = RecordParser(self.template.roles, options.max_line_bytes)
+        self.parser = record_parser(options, self.template.roles)
         self.limits = Limits(options.max_length, Policy(options.truncation))
 
     def describe(self) -> dict[str, Any]:
@@ -204,65 +215,83 @@ def render_files(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RenderResult:
-    """Render JSONL files into a committed output directory; see the module docstring."""
+    """Render input files (or `-`, stdin) into a committed output directory; see the module docstring."""
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
-    for path in paths:
-        if not path.is_file():
-            raise PipelineError(f"{path}: no such file")
     files = [str(p) for p in paths]
+    try:
+        check_inputs(paths)
+    except ReadError as exc:
+        raise PipelineError(str(exc)) from None
     out_dir = Path(out_dir)
     options = _with_absolute_paths(options)
     _check_sources(options)
-    prepare_output_dir(out_dir, overwrite)
-    side_of = _split_sides(paths, options)
+    with stdin_spooled(paths, options.splitting) as paths:
+        prepare_output_dir(out_dir, overwrite)
+        side_of = _split_sides(paths, options)
+        executor = _start_workers(options, files)
+        try:
+            description = executor.submit(_call_worker, "describe").result()
+            manifest, summary = _write_output(executor, paths, files, out_dir, options, side_of,
+                                              description, progress)
+        finally:
+            executor.shutdown(cancel_futures=True)
+    return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
+
+
+def _start_workers(options: RenderOptions, files: list[str]) -> Executor:
     workers = options.workers or default_workers()
     if workers <= 1:
-        executor: Executor = _InlineExecutor(BatchWorker(options, files))
-    else:
-        # Each process tokenizes on one thread; the processes are the parallelism.
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")
-        executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                       initializer=_init_process, initargs=(options, files, os.getpid()))
+        return _InlineExecutor(BatchWorker(options, files))
+    # Each process tokenizes on one thread; the processes are the parallelism.
+    os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                               initializer=_init_process, initargs=(options, files, os.getpid()))
+
+
+def _write_output(executor: Executor, paths: list[Path], files: list[str], out_dir: Path,
+                  options: RenderOptions, side_of: Callable[[Record], Side | None],
+                  description: dict[str, Any], progress: Callable[[int], None] | None) -> tuple[dict, dict]:
+    """Stream the records through the workers into a staged output, then commit it."""
+    splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
+    writer = OutputWriter(out_dir, splits, options.shard_bytes)
+    stats = StatsCollector(files, splits)
+    counts = ReadCounts()
+    window = 2 * (options.workers or default_workers())
     try:
-        description = executor.submit(_call_worker, "describe").result()
-        splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
-        writer = OutputWriter(out_dir, splits, options.shard_bytes)
-        stats = StatsCollector(files, splits)
-        counts = ReadCounts()
-        try:
-            records = read_records(paths, counts, options.max_line_bytes)
-            for result in _ordered(executor, _batches(records, options.batch_lines, side_of), 2 * workers):
-                if result.error:
-                    raise PipelineError(result.error)
-                for side, table in result.tables.items():
-                    writer.write(str(side), table)
-                for reject in result.rejects:
-                    stats.add_reject(reject)
-                    writer.reject(reject.to_json(files))
-                if result.measurements:
-                    stats.add_rows(result.measurements)
-                if progress is not None:
-                    progress(counts.bytes)
-            summary = stats.summary(counts)
-            manifest = {
-                "format": "datakit/1",
-                "datakit_version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                **description,
-                "options": options.output_options(),
-                "inputs": [{"path": f, "bytes": p.stat().st_size} for f, p in zip(files, paths)],
-                "summary": {k: summary[k] for k in ("lines_read", "blank_lines", "rows_written", "rejected",
-                                                     "tokens_written", "trainable_tokens_written")},
-                "python": platform.python_version(),
-            }
-            manifest = writer.commit(manifest, summary)
-        except BaseException:
-            writer.abort()
-            raise
-    finally:
-        executor.shutdown(cancel_futures=True)
-    return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
+        records = read_records(paths, counts, options.max_line_bytes)
+        for result in _ordered(executor, _batches(records, options.batch_lines, side_of), window):
+            if result.error:
+                raise PipelineError(result.error)
+            for side, table in result.tables.items():
+                writer.write(str(side), table)
+            for reject in result.rejects:
+                stats.add_reject(reject)
+                writer.reject(reject.to_json(files))
+            if result.measurements:
+                stats.add_rows(result.measurements)
+            if progress is not None:
+                progress(counts.bytes)
+        summary = stats.summary(counts)
+        manifest = {
+            "format": "datakit/1",
+            "datakit_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **description,
+            "options": options.output_options(),
+            "inputs": [{"path": f, "bytes": counts.bytes if f == STDIN else p.stat().st_size}
+                       for f, p in zip(files, paths)],
+            "summary": {k: summary[k] for k in ("lines_read", "blank_lines", "rows_written", "rejected",
+                                                 "tokens_written", "trainable_tokens_written")},
+            "python": platform.python_version(),
+        }
+        return writer.commit(manifest, summary), summary
+    except ReadError as exc:
+        writer.abort()
+        raise PipelineError(str(exc)) from None
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def _with_absolute_paths(options: RenderOptions) -> RenderOptions:
@@ -293,7 +322,11 @@ def _split_sides(paths: list[Path], options: RenderOptions) -> Callable[[Record]
     from .split import plan_split
 
     template = load_template(options.template, options.date_string)
-    plan = plan_split(paths, test_ratio=options.test_ratio if options.test_size is None else None,
-                      test_size=options.test_size, seed=options.seed, group_key=options.group_key,
-                      dedup=options.dedup, parser=RecordParser(template.roles, options.max_line_bytes))
+    try:
+        plan = plan_split(paths, test_ratio=options.test_ratio if options.test_size is None else None,
+                          test_size=options.test_size, seed=options.seed, group_key=options.group_key,
+                          dedup=options.dedup, parser=record_parser(options, template.roles),
+                          max_line_bytes=options.max_line_bytes)
+    except ValueError as exc:  # bad split options, or an unreadable input
+        raise PipelineError(str(exc)) from None
     return lambda record: plan.side(record.source, record.line)

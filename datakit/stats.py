@@ -21,7 +21,7 @@ WRITTEN, DROPPED, EMPTIED = 0, 1, 2
 _STATUS = {Reason.TOO_LONG: DROPPED, Reason.NO_TRAINABLE_TOKENS_AFTER_TRUNCATION: EMPTIED}
 _TRUNCATION_FIELDS = ("original_length", "trainable_before", "truncated", "lost_final_end_of_turn",
                       "fell_back_to_right")
-ROW_FIELDS = ("file", "split", "status", "length", "trainable_after", *_TRUNCATION_FIELDS)
+ROW_FIELDS = ("file", "split", "status", "length", "trainable_after", "reasoning_dropped", *_TRUNCATION_FIELDS)
 SPLITS = tuple(Side)
 HISTOGRAM_EDGES = [0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
 
@@ -76,6 +76,7 @@ def measure(outcomes: Iterable[Outcome]) -> dict[str, np.ndarray]:
         values["status"].append(WRITTEN if written else _STATUS[outcome.reason])
         values["length"].append(len(outcome.tokens) if written else 0)
         values["trainable_after"].append(outcome.trainable if written else 0)
+        values["reasoning_dropped"].append(outcome.reasoning_dropped if written else 0)
         for name in _TRUNCATION_FIELDS:
             values[name].append(getattr(truncation, name))
     return {k: np.asarray(v, dtype=np.int32) for k, v in values.items()}
@@ -123,6 +124,10 @@ def _summarize(rows: dict[str, np.ndarray], rejects: Counter | None, lines: int 
     out["emptied_by_truncation"] = int((rows["status"] == EMPTIED).sum())
     out["turns_fell_back_to_right"] = int((rows["fell_back_to_right"].astype(bool) & written).sum())
     out["lost_final_end_of_turn"] = int((rows["lost_final_end_of_turn"].astype(bool) & written).sum())
+    reasoning_dropped = rows["reasoning_dropped"][written]
+    if reasoning_dropped.any():  # only when it happened: older stats.json files have no such key
+        out["reasoning_dropped"] = {"turns": int(reasoning_dropped.sum()),
+                                    "rows": int(np.count_nonzero(reasoning_dropped))}
     out["tokens_written"] = int(after.sum(dtype=np.int64))
     out["trainable_tokens_before"] = trainable_before
     out["trainable_tokens_written"] = trainable_after
@@ -175,6 +180,12 @@ def _block(stats: dict[str, Any], title: str) -> list[str]:
 def format_stats(stats: dict[str, Any]) -> str:
     """The statistics as a plain-text table (what `render` prints and `datakit stats` shows)."""
     lines = _block(stats, "all inputs")
+    if "reasoning_dropped" in stats:
+        dropped = stats["reasoning_dropped"]
+        lines += ["", f"warning: the template left out the reasoning of {dropped['turns']:,} earlier assistant "
+                      f"turns in {dropped['rows']:,} rows (it rewrites history), so those turns train without "
+                      "the reasoning the model sees when it writes them; --examples per_turn trains each "
+                      "turn as it was generated"]
     for name, sub in stats.get("per_split", {}).items():
         lines += [""] + _block(sub, f"split {name}")
     for name, sub in stats.get("per_file", {}).items():

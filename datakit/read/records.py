@@ -1,7 +1,10 @@
 """Parse and validate one input record into a `Conversation`, or raise `Invalid` with the reason.
 
-This is the one definition of a valid record: `render`, `split` and `inspect` all parse through
-`RecordParser.parse`, so they agree on which records count.
+This is the one definition of a valid record: `render`, `split`, `inspect` and the Python API
+all parse through `RecordParser`, so they agree on which records count and what they hold.
+A record is decoded (JSONL bytes) or taken as it is (a JSON array element already parsed, a
+Parquet row), its form is turned into messages (`forms`), and the messages and tools are
+normalized (`normalize`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..outcome import Invalid, Reason
-from .sources import DEFAULT_MAX_LINE_BYTES, Record
+from .forms import Form, to_messages
+from .normalize import normalize_messages, normalize_tools
+from .sources import Record
 
 # Roles any built-in template takes; what `split` accepts when it knows no template.
 ALL_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython"})
@@ -19,36 +24,39 @@ ALL_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython"})
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """A valid record: its messages, and the whole record (for `--group-key` and the like)."""
+    """A valid record: normalized messages and tools, and the whole record (for `--group-key`)."""
 
     messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
     record: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class RecordParser:
-    """Parses records for a template that takes `roles`."""
+    """Parses records of `form` (auto: detected per record) for a template that takes `roles`."""
 
     roles: frozenset[str] = ALL_ROLES
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    form: Form = Form.AUTO
+    messages_key: str = "messages"
 
     def parse(self, record: Record) -> Conversation:
         """The record's conversation; raises `Invalid`."""
-        if record.raw is None:
-            raise Invalid(Reason.LINE_TOO_LONG, f"longer than {self.max_line_bytes} bytes")
-        value = _decode_json(record.raw)
+        if record.problem is not None:
+            raise Invalid(*record.problem)
+        if record.value is not None:
+            return self.parse_value(record.value)
+        return self.parse_value(_decode_json(record.raw))
+
+    def parse_value(self, value: Any) -> Conversation:
+        """A decoded record (a dict) as a conversation; raises `Invalid`."""
         if not isinstance(value, dict):
-            raise Invalid(Reason.NOT_AN_OBJECT, f"line is a JSON {type(value).__name__}, not an object")
-        if "messages" not in value:
-            raise Invalid(Reason.MISSING_MESSAGES, "no 'messages' key")
-        messages = value["messages"]
-        if not isinstance(messages, list):
-            raise Invalid(Reason.MESSAGES_NOT_A_LIST, f"'messages' is a {type(messages).__name__}")
-        if not messages:
-            raise Invalid(Reason.EMPTY_MESSAGES, "'messages' is empty")
-        for i, message in enumerate(messages):
-            _check_message(i, message, self.roles)
-        return Conversation(messages, value)
+            raise Invalid(Reason.NOT_AN_OBJECT, f"the record is a JSON {_json_kind(value)}, not an object")
+        messages = normalize_messages(to_messages(value, Form(self.form), self.messages_key), self.roles)
+        return Conversation(messages, normalize_tools(value.get("tools")), value)
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _decode_json(raw: bytes) -> Any:
@@ -64,35 +72,3 @@ def _decode_json(raw: bytes) -> Any:
         raise Invalid(Reason.INVALID_JSON, "nested too deeply") from None
     except ValueError as exc:  # e.g. an integer too long to convert
         raise Invalid(Reason.INVALID_JSON, str(exc)[:200]) from None
-
-
-def _check_message(i: int, message: Any, roles: frozenset[str]) -> None:
-    where = f"message {i}"
-    if not isinstance(message, dict):
-        raise Invalid(Reason.MESSAGE_NOT_AN_OBJECT, f"{where} is a {type(message).__name__}")
-    role = message.get("role")
-    if role is None:
-        raise Invalid(Reason.MISSING_ROLE, f"{where} has no 'role'")
-    if not isinstance(role, str):
-        raise Invalid(Reason.UNKNOWN_ROLE, f"{where} role is a {type(role).__name__}, not a string")
-    if role not in roles:
-        raise Invalid(Reason.UNKNOWN_ROLE,
-                      f"{where} has role {str(role)[:40]!r}; this template takes {', '.join(sorted(roles))}")
-    if "content" not in message:
-        raise Invalid(Reason.MISSING_CONTENT, f"{where} has no 'content'")
-    content = message["content"]
-    if not isinstance(content, str):
-        kind = "null" if content is None else type(content).__name__
-        raise Invalid(Reason.BAD_CONTENT_TYPE, f"{where} content is {kind}, not a string")
-    try:
-        content.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid(Reason.INVALID_UNICODE, f"{where} content has a lone surrogate") from None
-    if "trainable" in message:
-        trainable = message["trainable"]
-        if not isinstance(trainable, bool):
-            raise Invalid(Reason.BAD_TRAINABLE, f"{where} 'trainable' must be true or false")
-        if trainable and role != "assistant":
-            raise Invalid(Reason.UNSUPPORTED_TRAINABLE, f"{where}: only assistant messages can be made trainable")
-    if "tool_calls" in message and not isinstance(message["tool_calls"], list):
-        raise Invalid(Reason.BAD_TOOL_CALLS, f"{where} 'tool_calls' must be a list")

@@ -23,15 +23,16 @@ class Builtin:
     bos_token: str | None = None
     roles: frozenset[str] = _ROLES
     dated: bool = False  # the template stamps `date_string` into its system header
+    reasoning: bool = False  # the template writes `reasoning_content`
 
 
 BUILTIN: dict[str, Builtin] = {
     "llama3": Builtin("llama3.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, dated=True),
     "llama3.2": Builtin("llama3.2.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, dated=True),
     "qwen2.5": Builtin("qwen2.5.jinja", "qwen2.5"),
-    "qwen3": Builtin("qwen3.jinja", "qwen3"),
+    "qwen3": Builtin("qwen3.jinja", "qwen3", reasoning=True),
     "llama3-cookbook": Builtin("llama3-cookbook.jinja", "llama3", "<|begin_of_text|>"),
-    "qwen3-cookbook": Builtin("qwen3-cookbook.jinja", "qwen3"),
+    "qwen3-cookbook": Builtin("qwen3-cookbook.jinja", "qwen3", reasoning=True),
 }
 
 
@@ -45,7 +46,7 @@ def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> 
     if builtin is not None:
         variables = (("date_string", date_string),) if builtin.dated else ()
         return ChatTemplate(name_or_path, builtin_template_source(builtin.file), builtin.tokenizer,
-                            builtin.bos_token, builtin.roles, variables)
+                            builtin.bos_token, builtin.roles, variables, builtin.reasoning)
     path = Path(name_or_path)
     if not path.is_file():
         raise TemplateError(f"unknown template {name_or_path!r}: use one of {', '.join(BUILTIN)} or a .jinja file")

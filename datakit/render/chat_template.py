@@ -113,21 +113,32 @@ class ChatTemplate:
     bos_token: str | None = None
     roles: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
     variables: tuple[tuple[str, Any], ...] = ()
+    renders_reasoning: bool | None = None  # None: decided from the source
 
     @cached_property
     def compiled(self) -> jinja2.Template:
         return compile_template(self.source)
 
-    def render(self, messages: list[dict[str, Any]]) -> str:
-        """The conversation as the template writes it for training (no generation prompt)."""
+    @property
+    def writes_reasoning(self) -> bool:
+        """Whether the template can write an assistant message's `reasoning_content` at all."""
+        if self.renders_reasoning is not None:
+            return self.renders_reasoning
+        return "reasoning_content" in self.source or "thinking" in self.source
+
+    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
+        """The conversation as the template writes it for training (no generation prompt), the
+        way `apply_chat_template(messages, tools=tools)` calls it."""
         try:
             return self.compiled.render(
                 messages=messages,
+                tools=tools,
                 add_generation_prompt=False,
                 bos_token=self.bos_token or "",
                 **dict(self.variables),
             )
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template error: {exc}") from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+                ZeroDivisionError, RecursionError, MemoryError) as exc:
             raise TemplateError(f"template error: {exc.__class__.__name__}: {exc}") from None

@@ -26,6 +26,7 @@ class Rendered:
 
     tokens: np.ndarray  # int32
     weights: np.ndarray  # float32
+    reasoning_dropped: int = 0  # assistant turns whose reasoning the template left out
 
     @property
     def num_trainable(self) -> int:

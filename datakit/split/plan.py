@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from ..outcome import Invalid, Side
-from ..read import ReadCounts, RecordParser, read_records
+from ..read import DEFAULT_MAX_LINE_BYTES, ReadCounts, RecordParser, check_inputs, read_records
 from .identity import GROUP_PERSON, RANK_PERSON, canonical, clusters, conversation_digest, digest
 from .summary import SplitSummary
 
@@ -85,9 +85,9 @@ class _Scan:
     invalid_examples: list[dict] = field(default_factory=list)
 
 
-def _scan(paths: list[Path], parser: RecordParser, group_key: str | None) -> _Scan:
+def _scan(paths: list[Path], parser: RecordParser, group_key: str | None, max_line_bytes: int) -> _Scan:
     scan = _Scan()
-    for record in read_records(paths, scan.counts, parser.max_line_bytes):
+    for record in read_records(paths, scan.counts, max_line_bytes):
         try:
             conversation = parser.parse(record)
         except Invalid as exc:
@@ -117,6 +117,7 @@ def plan_split(
     group_key: str | None = None,
     dedup: bool = False,
     parser: RecordParser = RecordParser(),
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> SplitPlan:
     """Read the files once and decide the side of every line (see the module docstring).
 
@@ -132,10 +133,9 @@ def plan_split(
     if isinstance(paths, (str, Path)):
         raise ValueError("paths must be a sequence of files, not a single path")
     paths = [Path(p) for p in paths]
-    if not paths:
-        raise ValueError("no input files given")
+    check_inputs(paths)
     fingerprints = tuple(fingerprint(p) for p in paths)
-    scan = _scan(paths, parser, group_key)
+    scan = _scan(paths, parser, group_key, max_line_bytes)
     content = np.frombuffer(scan.content, dtype=np.uint64)
     group = has_group = None
     if group_key is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from ..outcome import Side
-from ..read import ReadCounts, read_records
+from ..read import ReadCounts, Record, read_records
 from .plan import SplitPlan, fingerprint
 
 
@@ -76,6 +77,18 @@ def write_split(
         raise
 
 
+def as_jsonl_line(record: Record) -> bytes:
+    """A valid record as one JSONL line: its own bytes where it has them (a JSON array element's
+    line breaks lie between tokens, so they become spaces), else its value as JSON."""
+    if record.raw is None:
+        return json.dumps(record.value, ensure_ascii=False).encode("utf-8") + b"\n"
+    raw = record.raw
+    body = raw[:-1] if raw.endswith(b"\n") else raw
+    if b"\n" in body:  # a JSON array element written over several lines
+        return body.replace(b"\r\n", b" ").replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+    return raw if raw.endswith(b"\n") else raw + b"\n"
+
+
 def _copy_lines(paths: list[Path], plan: SplitPlan, outputs: tuple) -> None:
     counts = ReadCounts()
     for record in read_records(paths, counts):
@@ -84,6 +97,6 @@ def _copy_lines(paths: list[Path], plan: SplitPlan, outputs: tuple) -> None:
             raise ValueError(f"{paths[record.source]} changed since the split was planned")
         out = outputs[sides[record.line - 1]]
         if out is not None:
-            out.write(record.raw if record.raw.endswith(b"\n") else record.raw + b"\n")
+            out.write(as_jsonl_line(record))
     if counts.lines_per_file != [len(sides) for sides in plan.sides]:
         raise ValueError("an input changed since the split was planned")
