@@ -4,6 +4,7 @@ Python API (the command line is a thin layer over it):
 
     import datakit
     rendered = datakit.render_conversation(messages, template="qwen3")   # tokens, weights
+    rendered = datakit.render_conversation({"messages": messages, "tools": tools})
     datum = datakit.shift(rendered.tokens, rendered.weights)             # input, target, weights
     result = datakit.render_files(["chat.jsonl"], "chat.datakit",
                                   datakit.RenderOptions(template="llama3", max_length=8192))
@@ -32,14 +33,16 @@ from .truncate import Policy  # noqa: E402
 get_renderer = lru_cache(maxsize=8)(build_renderer)
 
 
-def render_conversation(messages: list[dict[str, Any]], template: str = "llama3",
+def render_conversation(conversation: list[dict[str, Any]] | dict[str, Any], template: str = "llama3",
                         **renderer_options: Any) -> Rendered:
     """Render one conversation to unshifted token ids and weights (raises RenderError).
 
-    `renderer_options` are `build_renderer`'s: tokenizer, train_on, parse_special_tokens,
-    date_string.
+    `conversation` is a list of messages or a whole record in any form `datakit render` reads
+    (`{"messages": [...], "tools": [...]}`, ShareGPT, Alpaca, prompt/completion), validated and
+    normalized the same way. `renderer_options` are `build_renderer`'s: tokenizer, train_on,
+    parse_special_tokens, date_string, drop_reasoning.
     """
-    return get_renderer(template, **renderer_options).render(messages)
+    return get_renderer(template, **renderer_options).render(conversation)
 
 
 __all__ = [

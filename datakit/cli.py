@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -13,6 +14,7 @@ from .inspect import inspect_command
 from .pipeline import PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
 from .outcome import Side
+from .read import KNOWN_SUFFIXES, STDIN, Form, ReadError, RecordParser, check_inputs, stdin_spooled
 from .split import check_outputs, check_split_options, output_paths, plan_split, write_split
 from .stats import format_stats
 from .tokenizer import TokenizerError
@@ -33,10 +35,23 @@ def _max_length(value: str) -> int | None:
 
 
 def default_output_dir(first_input: Path) -> Path:
+    """INPUT without its known suffixes (x.jsonl.gz -> x), plus .datakit."""
+    if str(first_input) == STDIN:
+        raise click.UsageError("reading stdin (-): give the output directory with -o")
     name = first_input.name
-    for suffix in (".jsonl", ".json", ".gz"):
-        name = name.removesuffix(suffix)
+    while any(name.endswith(suffix) for suffix in KNOWN_SUFFIXES):
+        name = next(name.removesuffix(suffix) for suffix in KNOWN_SUFFIXES if name.endswith(suffix))
     return first_input.with_name(name + ".datakit")
+
+
+def _input_options(command: Callable) -> Callable:
+    """--format and --messages-key: how records are read (render, split, inspect)."""
+    command = click.option("--messages-key", default="messages", show_default=True, metavar="KEY",
+                           help="The record field holding the messages list (OpenAI form).")(command)
+    return click.option("--format", "input_format", type=click.Choice([m.value for m in Form]),
+                        default=Form.AUTO.value, show_default=True,
+                        help="Record form: messages (OpenAI chat), sharegpt, alpaca, prompt_completion; "
+                             "auto detects it per record.")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,7 +63,8 @@ def main() -> None:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output directory [default: INPUT without .jsonl, plus .datakit].")
+              help="Output directory [default: the first INPUT without .jsonl/.json/.gz/.parquet, plus .datakit].")
+@_input_options
 @click.option("-t", "--template", default="llama3", show_default=True,
               help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags.")
 @click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3), a directory with "
@@ -70,20 +86,28 @@ def main() -> None:
                    "tokens, as Hugging Face does. Default: such text is encoded as plain text.")
 @click.option("--date-string", default=DEFAULT_DATE_STRING, show_default=True,
               help="Date the Llama 3 templates write into the system header.")
+@click.option("--drop-reasoning", is_flag=True,
+              help="Train without reasoning_content. Without it, reasoning on a template that never "
+                   "writes any is a reasoning_dropped reject.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores].")
 @click.option("--shard-mb", type=click.IntRange(min=1), default=256, show_default=True,
               help="Target shard size in MiB.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the output directory.")
-def render(inputs: tuple[Path, ...], output: Path | None, template: str, tokenizer: str | None,
-           train_on: str, max_length: str, truncation: str, test_ratio: float | None,
+def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, messages_key: str, template: str,
+           tokenizer: str | None, train_on: str, max_length: str, truncation: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
-           parse_special_tokens: bool, date_string: str, workers: int | None, shard_mb: int,
-           overwrite: bool, quiet: bool) -> None:
-    """Render chat JSONL INPUTS into Datums: tokens, loss weights, Arrow shards."""
-    for path in inputs:
-        if not path.is_file():
-            raise click.BadParameter(f"{path}: no such file", param_hint="INPUTS")
+           parse_special_tokens: bool, date_string: str, drop_reasoning: bool, workers: int | None,
+           shard_mb: int, overwrite: bool, quiet: bool) -> None:
+    """Render chat data INPUTS into Datums: tokens, loss weights, Arrow shards.
+
+    INPUTS are .jsonl, .json (an array, or JSON Lines), .jsonl.gz / .json.gz, .parquet files,
+    or - for stdin; records are OpenAI chat messages, ShareGPT, Alpaca or prompt/completion.
+    """
+    try:
+        check_inputs(list(inputs))
+    except ReadError as exc:
+        raise click.BadParameter(str(exc), param_hint="INPUTS") from None
     try:
         check_split_options(test_ratio, test_size, seed, group_key)
     except ValueError as exc:
@@ -93,10 +117,11 @@ def render(inputs: tuple[Path, ...], output: Path | None, template: str, tokeniz
         parse_special_tokens=parse_special_tokens, date_string=date_string,
         max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
-        shard_bytes=shard_mb << 20,
+        shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
+        drop_reasoning=drop_reasoning,
     )
     out_dir = output or default_output_dir(inputs[0])
-    total = sum(p.stat().st_size for p in inputs)
+    total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)
     show_progress = not quiet and sys.stderr.isatty() and total > (32 << 20)
     try:
         if show_progress:
@@ -150,12 +175,15 @@ def check(output: Path) -> None:
     click.echo(f"ok: {report.rows:,} rows in {report.shards} shards match the manifest")
 
 
-_SPLIT_HELP = """Split chat JSONL files into DIR/train.jsonl and DIR/test.jsonl.
+_SPLIT_HELP = """Split chat data files into DIR/train.jsonl and DIR/test.jsonl.
 
 \b
-Lines are copied unchanged, in input order (files in the order given).
-A conversation's side depends only on --seed and its content, never on
-file or line order; the same inputs and seed give byte-identical outputs.
+Records are read as render reads them (.jsonl, .json arrays, .gz, .parquet,
+- for stdin; any record form) and copied unchanged, one per line, in input
+order (files in the order given): JSONL lines byte for byte, array elements
+and Parquet rows as JSON. A conversation's side depends only on --seed and
+its content, never on file or line order; the same inputs and seed give
+byte-identical outputs.
 
 \b
 Leakage-free: duplicate conversations (equal after collapsing whitespace
@@ -172,10 +200,8 @@ and written to neither side.
 
 
 @main.command("split", help=_SPLIT_HELP)
-@click.argument(
-    "paths", nargs=-1, required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_input_options
 @click.option("--test-ratio", type=float, default=None,
               help="Fraction of rows for the test side, in [0, 1). Default 0.1.")
 @click.option("--test-size", type=int, default=None,
@@ -189,35 +215,33 @@ and written to neither side.
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory for train.jsonl and test.jsonl.")
 @click.option("--overwrite", is_flag=True, help="Replace existing train.jsonl / test.jsonl.")
-def split(
-    paths: tuple[Path, ...],
-    test_ratio: float | None,
-    test_size: int | None,
-    seed: int,
-    group_key: str | None,
-    dedup: bool,
-    output: Path,
-    overwrite: bool,
-) -> None:
+def split(paths: tuple[Path, ...], input_format: str, messages_key: str, test_ratio: float | None,
+          test_size: int | None, seed: int, group_key: str | None, dedup: bool, output: Path,
+          overwrite: bool) -> None:
     try:
         check_split_options(test_ratio, test_size, seed, group_key)
+        check_inputs(list(paths))
+    except ReadError as e:
+        raise click.BadParameter(str(e), param_hint="PATHS") from None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    try:
-        # Fail before the (possibly long) read rather than after it.
-        check_outputs(output, overwrite=overwrite)
-        plan = plan_split(paths, test_ratio=test_ratio, test_size=test_size, seed=seed,
-                          group_key=group_key, dedup=dedup)
-    except FileExistsError as e:
-        raise click.ClickException(str(e)) from None
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    except OSError as e:
-        raise click.ClickException(f"cannot read input: {e}") from None
-    try:
-        write_split(paths, output, plan, overwrite=overwrite)
-    except (OSError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+    parser = RecordParser(form=Form(input_format), messages_key=messages_key)
+    with stdin_spooled(list(paths), needed=True) as paths:
+        try:
+            # Fail before the (possibly long) read rather than after it.
+            check_outputs(output, overwrite=overwrite)
+            plan = plan_split(paths, test_ratio=test_ratio, test_size=test_size, seed=seed,
+                              group_key=group_key, dedup=dedup, parser=parser)
+        except (FileExistsError, ReadError) as e:
+            raise click.ClickException(str(e)) from None
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+        except OSError as e:
+            raise click.ClickException(f"cannot read input: {e}") from None
+        try:
+            write_split(paths, output, plan, overwrite=overwrite)
+        except (OSError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
     click.echo(plan.summary.format())
     written = output_paths(output)
     click.echo(f"wrote {written[Side.TRAIN]} and {written[Side.TEST]}")

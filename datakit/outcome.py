@@ -53,6 +53,7 @@ class Reason(StrEnum):
     TEMPLATE_SPANS_MISMATCH = "template_spans_mismatch"
     REASONING_DROPPED = "reasoning_dropped"
     CONTENT_DROPPED = "content_dropped"
+    TOOLS_DROPPED = "tools_dropped"
     NO_TRAINABLE_TOKENS = "no_trainable_tokens"
     # truncation
     TOO_LONG = "too_long"

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import bundle, data_rows, golden_rows, renderer
-from datakit.render import Renderer, RenderError, load_template
+from test_render_tools import tool_record
+from datakit.render import Renderer, RenderError, TemplateError, load_template
 from datakit.render.chat_template import GENERATION_START
 from datakit.render.layout import ByteLayout, weigh_by_bytes
 from datakit.tokenizer import load_tokenizer
@@ -126,17 +127,19 @@ def test_tagged_templates_render_the_official_text(template, official):
     untagged = ChatTemplate("official", builtin_template_source(f"official/{official}"), None,
                             tagged.bos_token, tagged.roles, tagged.variables)
     r = Renderer(tagged, renderer(template).tokenizer)
-    conversations = [row["messages"] for row in data_rows("synthetic")]
-    conversations += [row["messages"] for row in data_rows("edge_cases")]
-    tool_turns = [
-        {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
-        {"role": "tool", "content": "sunny"},
-        {"role": "assistant", "content": "It is sunny."},
-    ]
-    for messages in conversations + [tool_turns]:
-        assert r.render_text(messages) == untagged.render(messages)
+    records = data_rows("synthetic") + data_rows("edge_cases")
+    records += [tool_record(calls, beside) for calls in (1, 2, 3) for beside in ("", "Let me check.")]
+    records.append({"messages": [{"role": "user", "content": "17*3?"},
+                                 {"role": "assistant", "reasoning_content": "\n51\n", "content": "51"}]})
+    for record in records:
+        conversation = r.conversation(record)
+        try:
+            expected = untagged.render(conversation.messages, conversation.tools)
+        except TemplateError:  # Llama 3.1 takes one tool call a turn: both must refuse
+            with pytest.raises(TemplateError):
+                tagged.render(conversation.messages, conversation.tools)
+            continue
+        assert r.render_text(conversation) == expected
 
 
 def test_official_templates_are_byte_exact_copies():

@@ -402,7 +402,7 @@ def test_cli_bad_options_exit_2(tmp_path, args):
 def test_cli_missing_input_and_help(tmp_path):
     runner = CliRunner()
     result = runner.invoke(split_command, [str(tmp_path / "missing.jsonl"), "-o", str(tmp_path)])
-    assert result.exit_code == 2 and "does not exist" in result.output
+    assert result.exit_code == 2 and "no such file" in result.output
     result = runner.invoke(split_command, ["--help"])
     assert result.exit_code == 0 and "--group-key" in result.output and "--dedup" in result.output
 

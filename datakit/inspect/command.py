@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..read import Form, RecordParser
 from ..render import DEFAULT_DATE_STRING, TemplateError, TrainOn
 from ..tokenizer import TokenizerBundle, TokenizerError
 from .from_jsonl import load_jsonl_rows, make_renderer
@@ -72,9 +73,12 @@ def _from_jsonl(target: Path, split: str | None, picks: dict, tokenizer: str | N
     renderer = make_renderer(jsonl_only["--template"] or "llama3", tokenizer,
                              parse_special_tokens=bool(jsonl_only["--parse-special-tokens"]),
                              train_on=jsonl_only["--train-on"] or TrainOn.ALL_ASSISTANT,
-                             date_string=jsonl_only["--date-string"] or DEFAULT_DATE_STRING)
+                             date_string=jsonl_only["--date-string"] or DEFAULT_DATE_STRING,
+                             drop_reasoning=bool(jsonl_only["--drop-reasoning"]))
+    parser = RecordParser(renderer.template.roles, Form(jsonl_only["--format"] or Form.AUTO),
+                          jsonl_only["--messages-key"] or "messages")
     rows = load_jsonl_rows(target, renderer, rows=picks["rows"], line=picks["line"], limit=picks["limit"],
-                           on_skip=lambda msg: click.echo(f"skipped: {msg}", err=True))
+                           on_skip=lambda msg: click.echo(f"skipped: {msg}", err=True), parser=parser)
     described = f"template {renderer.template.name} · tokenizer {renderer.tokenizer.name} · rendered now"
     return Selection(rows, renderer.tokenizer, described, f"no line of {target} renders")
 
@@ -135,15 +139,20 @@ def _print(selection: Selection, colored: bool, tokens_table: bool, boundaries: 
 @click.option("--parse-special-tokens", is_flag=True, default=None,
               help="JSONL only: encode control-token text in messages as control tokens (as for render).")
 @click.option("--date-string", help=f"JSONL only: as for render.  [default: {DEFAULT_DATE_STRING}]")
+@click.option("--format", "input_format", type=click.Choice([m.value for m in Form]),
+              help="JSONL only: record form, as for render.  [default: auto]")
+@click.option("--messages-key", metavar="KEY", help="JSONL only: as for render.  [default: messages]")
+@click.option("--drop-reasoning", is_flag=True, default=None, help="JSONL only: as for render.")
 def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], lines: tuple[int, ...],
                     source: str | None, truncated: bool, limit: int, tokens_table: bool, boundaries: bool,
                     html_file: Path | None, color: bool | None, template: str | None, tokenizer: str | None,
-                    train_on: str | None, parse_special_tokens: bool | None, date_string: str | None) -> None:
+                    train_on: str | None, parse_special_tokens: bool | None, date_string: str | None,
+                    input_format: str | None, messages_key: str | None, drop_reasoning: bool | None) -> None:
     """Show what the model will learn from rows: decoded text, trained tokens highlighted.
 
     TARGET is a rendered output directory (rows are decoded from its shards with the tokenizer
-    its manifest records) or a chat JSONL file (rows are rendered now with --template, without
-    truncation). Trained tokens (loss weight 1) are green and bold, the rest dim, control tokens
+    its manifest records) or a chat data file, read as render reads it (rows are rendered now
+    with --template, without truncation). Trained tokens (loss weight 1) are green and bold, the rest dim, control tokens
     in inverse video; without colour, trained text is in ⟦…⟧ and control tokens in ⟨…⟩.
 
     \b
@@ -157,7 +166,8 @@ def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], line
         raise click.UsageError("--tokens and --html do not combine (the page shows each token on hover)")
     picks = {"rows": rows or None, "line": lines or None, "truncated": truncated, "limit": limit, "source": source}
     jsonl_only = {"--template": template, "--train-on": train_on,
-                  "--parse-special-tokens": parse_special_tokens, "--date-string": date_string}
+                  "--parse-special-tokens": parse_special_tokens, "--date-string": date_string,
+                  "--format": input_format, "--messages-key": messages_key, "--drop-reasoning": drop_reasoning}
     try:
         if target.is_dir():
             selection = _from_output(target, split, picks, tokenizer, jsonl_only)

@@ -1,4 +1,4 @@
-"""Rows of a chat JSONL file, rendered now the way `datakit render` would (without truncation)."""
+"""Rows of a chat data file, rendered now the way `datakit render` would (without truncation)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from .rows import DEFAULT_LIMIT, InspectedRow, InspectError, as_list
 
 def make_renderer(template: str = "llama3", tokenizer: str | None = None, *,
                   parse_special_tokens: bool = False, train_on: str = "all_assistant",
-                  date_string: str = DEFAULT_DATE_STRING) -> Renderer:
+                  date_string: str = DEFAULT_DATE_STRING, drop_reasoning: bool = False) -> Renderer:
     """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError)."""
     return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens,
-                          date_string=date_string)
+                          date_string=date_string, drop_reasoning=drop_reasoning)
 
 
 def load_jsonl_rows(
@@ -27,17 +27,20 @@ def load_jsonl_rows(
     line: int | Iterable[int] | None = None,
     limit: int = DEFAULT_LIMIT,
     on_skip: Callable[[str], None] | None = None,
+    parser: RecordParser | None = None,
 ) -> list[InspectedRow]:
-    """Render selected conversations of a chat JSONL file now (no truncation, no split).
+    """Render selected conversations of a chat data file now (no truncation, no split).
 
     `rows` are 0-based indices among the file's non-blank lines (negative: from the end),
     `line` 1-based line numbers. Without either, the first `limit` lines that render are
     returned and the others are reported to `on_skip`. An explicitly chosen line that
-    `datakit render` would reject raises InspectError with the reason.
+    `datakit render` would reject raises InspectError with the reason. `parser` reads the
+    records (default: any form, the renderer's roles).
     """
     path = Path(path)
     if not path.is_file():
         raise InspectError(f"{path}: no such file")
+    parser = parser or RecordParser(renderer.template.roles)
     wanted_rows = as_list(rows)
     wanted_lines = as_list(line)
     if wanted_rows and any(r < 0 for r in wanted_rows):
@@ -58,7 +61,7 @@ def load_jsonl_rows(
                     break
                 continue
             try:
-                row = _render_line(path, item, index, renderer)
+                row = _render_line(path, item, index, renderer, parser)
             except InspectError as exc:
                 if scanning:
                     if on_skip is not None:
@@ -96,17 +99,16 @@ def load_jsonl_rows(
     return unique
 
 
-def _render_line(path: Path, item, index: int, renderer: Renderer) -> InspectedRow:
+def _render_line(path: Path, item, index: int, renderer: Renderer, parser: RecordParser) -> InspectedRow:
     """The record as `datakit render` makes it (without truncation), or InspectError with the
     reason it rejects it; a row with nothing trainable is shown with a note."""
-    parser = RecordParser(renderer.template.roles)
     outcome = convert([item], [Side.TRAIN], parser, renderer, Limits())[0]
     note = None
     if isinstance(outcome, Reject):
         reason = f"{outcome.reason} ({outcome.detail})"
         if outcome.reason is not Reason.NO_TRAINABLE_TOKENS:
             raise InspectError(f"{path}:{item.line}: datakit render rejects this line: {reason}")
-        outcome = renderer.render(parser.parse(item).messages)
+        outcome = renderer.render(parser.parse(item))
         note = f"datakit render rejects this row: {reason}"
     row = InspectedRow.from_rendered(outcome.tokens.tolist(), outcome.weights.tolist(),
                                      source=str(path), line=item.line, row=index)

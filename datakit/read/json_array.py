@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .sources import ReadCounts, Record
 
 _CHUNK = 1 << 20
+BOM = b"\xef\xbb\xbf"
 _OUTSIDE = re.compile(rb'["\[\]{},]')  # what matters outside strings
 _INSIDE = re.compile(rb'["\\]')  # ...and inside them
 
@@ -35,23 +36,17 @@ class _Scanner:
 
 def array_records(f: BinaryIO, source: int, counts: ReadCounts, max_line_bytes: int) -> Iterator[Record]:
     """The elements of the array `f` holds (its first non-blank byte is `[`), numbered from 1."""
-    from .sources import BOM, Record, too_long_problem
+    from .sources import Record, too_long_problem
 
+    if not _skip_to_the_opening_bracket(f):
+        return
     state = _Scanner()
     element = bytearray()
     too_long = False
     number = 0
-    opened = closed = False
-    chunk = f.read(_CHUNK)
-    chunk = chunk.removeprefix(BOM)
-    while chunk:
+    closed = False
+    while chunk := f.read(_CHUNK):
         pos = 0
-        if not opened:
-            start = len(chunk) - len(chunk.lstrip())
-            if start == len(chunk):
-                chunk = f.read(_CHUNK)
-                continue
-            pos, opened = start + 1, True  # past the `[`
         while pos < len(chunk):
             if closed:
                 if chunk[pos:].strip():
@@ -84,11 +79,20 @@ def array_records(f: BinaryIO, source: int, counts: ReadCounts, max_line_bytes: 
                 yield Record(source, number, None, problem=(Reason.INVALID_JSON, "an empty array element"))
             element.clear()
             too_long = False
-        chunk = f.read(_CHUNK)
-    if opened and not closed:
+    if not closed:
         counts.lines += 1
         yield Record(source, number + 1, None, problem=(
             Reason.INVALID_JSON, f"the JSON array ends without its closing ] (after record {number})"))
+
+
+def _skip_to_the_opening_bracket(f: BinaryIO) -> bool:
+    """Consume a BOM and blanks up to and including the `[` (the caller peeked that it is there)."""
+    while byte := f.read(1):
+        if byte == b"[":
+            return True
+        if byte not in b" \t\r\n" and byte not in BOM:
+            return False
+    return False
 
 
 def _scan(chunk: bytes, pos: int, state: _Scanner) -> tuple[int, bytes | None]:

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from ..outcome import Reason
-from .json_array import array_records
+from .json_array import BOM, array_records
 
-BOM = b"\xef\xbb\xbf"
 DEFAULT_MAX_LINE_BYTES = 64 << 20
 STDIN = "-"
 _READ_CHUNK = 1 << 20

@@ -144,8 +144,9 @@ class Renderer:
                                   f"message {with_reasoning[0]} has reasoning_content, which template "
                                   f"{self.template.name} never writes; pass --drop-reasoning to train without it")
         escaped = self.escaper.escape_messages(messages)
+        tools = self.escaper.escape(conversation.tools)
         try:
-            text = self.template.render(escaped, self.escaper.escape(conversation.tools))
+            text = self.template.render(escaped, tools)
         except TemplateError as exc:
             raise RenderError(Reason.TEMPLATE_ERROR, str(exc)) from None
         if not text.isascii():
@@ -161,6 +162,10 @@ class Renderer:
                 f"the template marked {num_spans} generation spans for "
                 f"{len(span_flags)} assistant messages, so per-message choices cannot apply",
             )
+        missing = [t["function"]["name"] for t in tools or () if t["function"]["name"] not in text]
+        if missing:
+            raise RenderError(Reason.TOOLS_DROPPED, f"template {self.template.name} does not write the tool "
+                              f"definitions (no {missing[0]!r} in its text)")
         return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template.name)
 
     def _span_flags(self, messages: list[dict[str, Any]]) -> list[float] | None:
