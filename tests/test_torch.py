@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import golden_rows
-from datakit.output import Output, OutputReadError
+from datakit.output import OutputReadError
 from datakit.torch import IGNORE_INDEX, DatumDataset, collate
 
 

@@ -4,7 +4,6 @@ round trip back to the rendered rows, and `render --pack` equal to `datakit pack
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pyarrow as pa

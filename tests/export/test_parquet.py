@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
