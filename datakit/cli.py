@@ -1,7 +1,8 @@
-"""The `datakit` command line: render, split, stats, check and inspect."""
+"""The `datakit` command line: render, split, stats, check, inspect, pack and export."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,10 @@ from typing import Callable
 import click
 
 from . import __version__
+from .export.commands import export_command, pack_command
+from .export.pack import PackError, format_pack_stats, render_packed
 from .inspect import inspect_command
+from .output import OutputReadError
 from .pipeline import PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
 from .outcome import Side
@@ -92,13 +96,15 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores].")
 @click.option("--shard-mb", type=click.IntRange(min=1), default=256, show_default=True,
               help="Target shard size in MiB.")
+@click.option("--pack", "pack", type=click.IntRange(min=1), metavar="N",
+              help="Write packed rows of at most N tokens instead (as `datakit pack` on this render).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the output directory.")
 def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, messages_key: str, template: str,
            tokenizer: str | None, train_on: str, max_length: str, truncation: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
            parse_special_tokens: bool, date_string: str, drop_reasoning: bool, workers: int | None,
-           shard_mb: int, overwrite: bool, quiet: bool) -> None:
+           shard_mb: int, pack: int | None, overwrite: bool, quiet: bool) -> None:
     """Render chat data INPUTS into Datums: tokens, loss weights, Arrow shards.
 
     INPUTS are .jsonl, .json (an array, or JSON Lines), .jsonl.gz / .json.gz, .parquet files,
@@ -123,6 +129,7 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
     out_dir = output or default_output_dir(inputs[0])
     total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)
     show_progress = not quiet and sys.stderr.isatty() and total > (32 << 20)
+    run = render_files if pack is None else functools.partial(render_packed, max_tokens=pack)
     try:
         if show_progress:
             with click.progressbar(length=total, label="rendering", file=sys.stderr) as bar:
@@ -132,15 +139,17 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
                     bar.update(n - done[0])
                     done[0] = n
 
-                result = render_files(inputs, out_dir, options, overwrite=overwrite, progress=progress)
+                result = run(inputs, out_dir, options, overwrite=overwrite, progress=progress)
         else:
-            result = render_files(inputs, out_dir, options, overwrite=overwrite)
-    except (PipelineError, OutputError, TemplateError, TokenizerError) as exc:
+            result = run(inputs, out_dir, options, overwrite=overwrite)
+    except (PipelineError, OutputError, TemplateError, TokenizerError, PackError, OutputReadError) as exc:
         raise click.ClickException(str(exc)) from None
     if quiet:
         click.echo(str(out_dir))
         return
     click.echo(format_stats(result.stats))
+    if "pack" in result.stats:
+        click.echo("\n" + format_pack_stats(result.stats["pack"]))
     click.echo(f"\nwrote {out_dir} in {result.seconds:.1f}s "
                f"({result.stats['rejected']} rejects in {out_dir / 'rejects.jsonl'})")
 
@@ -155,6 +164,8 @@ def stats(output: Path, as_json: bool) -> None:
         raise click.ClickException(f"{output} is not a complete datakit output (no manifest.json)")
     data = json.loads(path.read_text(encoding="utf-8"))
     click.echo(json.dumps(data, indent=2) if as_json else format_stats(data))
+    if "pack" in data and not as_json:
+        click.echo("\n" + format_pack_stats(data["pack"]))
 
 
 
@@ -164,15 +175,18 @@ def stats(output: Path, as_json: bool) -> None:
 def check(output: Path) -> None:
     """Verify a rendered OUTPUT directory against its manifest (exit 1 on any problem)."""
     from .check import check_output
+    from .export.check_packed import check_packed_output, is_packed
 
-    report = check_output(output)
+    packed = is_packed(output)  # a different format (datakit-packed/1), checked pack by pack
+    report = check_packed_output(output) if packed else check_output(output)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not report.ok:
         for error in report.errors:
             click.echo(f"error: {error}", err=True)
         raise SystemExit(1)
-    click.echo(f"ok: {report.rows:,} rows in {report.shards} shards match the manifest")
+    what = "packs (a packed output)" if packed else "rows"
+    click.echo(f"ok: {report.rows:,} {what} in {report.shards} shards match the manifest")
 
 
 _SPLIT_HELP = """Split chat data files into DIR/train.jsonl and DIR/test.jsonl.
@@ -248,3 +262,5 @@ def split(paths: tuple[Path, ...], input_format: str, messages_key: str, test_ra
 
 
 main.add_command(inspect_command)
+main.add_command(pack_command)
+main.add_command(export_command)

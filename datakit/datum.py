@@ -7,6 +7,7 @@ target_tokens[i]. The shift is done for the whole batch at once on flat numpy ar
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Sequence
 
 import numpy as np
@@ -106,14 +107,40 @@ def empty_batch() -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([column.chunk(0) for column in table.columns], schema=SCHEMA)
 
 
-def to_tinker_datum(row: dict[str, Any]) -> Any:
-    """A shard row (a dict, e.g. from `datasets` or `pyarrow`) as a `tinker.Datum`."""
+class Reduction(StrEnum):
+    """How a Tinker datum's weights are scaled (tinker-cookbook's `reduction`)."""
+
+    NONE = "none"  # the weights as rendered: 1.0 per trained target, a token-sum loss
+    MEAN = "mean"  # divided by their sum, so each datum's weights sum to 1: a per-example token mean
+
+
+def reduce_weights(weights: Any, reduction: Reduction | str = Reduction.NONE) -> np.ndarray:
+    """`weights` as float32, scaled as `reduction` says (a row with no weight stays all zero).
+
+    Mean divides in float32 by the float32 sum, as tinker-cookbook 0.6.1's
+    `datum_from_model_input_weights` does with its float32 torch tensor.
+    """
+    reduction = Reduction(reduction)
+    values = np.asarray(weights, dtype=np.float32)
+    if reduction is Reduction.MEAN:
+        total = values.sum(dtype=np.float32)
+        if total > 0:
+            values = values / total
+    return values
+
+
+def to_tinker_datum(row: dict[str, Any], reduction: Reduction | str = Reduction.NONE) -> Any:
+    """A shard row (a dict, e.g. from `datasets` or `pyarrow`) as a `tinker.Datum`.
+
+    `reduction="mean"` makes the datum's weights sum to 1, as tinker-cookbook's SFT
+    `conversation_to_datum` does by default; `"none"` keeps them as rendered (0 or 1).
+    """
     import tinker  # optional: only Tinker users have it
 
     return tinker.Datum(
-        model_input=tinker.ModelInput.from_ints(list(row["input_tokens"])),
+        model_input=tinker.ModelInput.from_ints(np.asarray(row["input_tokens"], dtype=np.int64).tolist()),
         loss_fn_inputs={
             "target_tokens": tinker.TensorData.from_numpy(np.asarray(row["target_tokens"], dtype=np.int64)),
-            "weights": tinker.TensorData.from_numpy(np.asarray(row["weights"], dtype=np.float32)),
+            "weights": tinker.TensorData.from_numpy(reduce_weights(row["weights"], reduction)),
         },
     )

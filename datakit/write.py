@@ -32,13 +32,14 @@ class OutputError(RuntimeError):
     """The output directory cannot be used (exists, is not datakit's, ...)."""
 
 
-def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
+def prepare_output_dir(out_dir: Path, overwrite: bool, markers: tuple[str, ...] = (MANIFEST, DATASET_DICT)) -> None:
     """Make `out_dir` ready for a new run; never touches anything datakit did not write.
 
-    A directory is a complete output when it holds both `manifest.json` and
-    `dataset_dict.json` (written in that order, last). One that holds `.datakit-staging` but
-    is not complete is what a killed run left: it is cleaned. Anything else that is not empty
-    is refused: a complete output unless `overwrite`, any other directory always.
+    A directory is a complete output when it holds all of `markers` (by default
+    `manifest.json` and `dataset_dict.json`, written in that order, last; a Parquet export has
+    no `dataset_dict.json`). One that holds `.datakit-staging` but is not complete is what a
+    killed run left: it is cleaned. Anything else that is not empty is refused: a complete
+    output unless `overwrite`, any other directory always.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a directory")
@@ -52,7 +53,7 @@ def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
             f"{out_dir} is not a datakit output directory (it holds {', '.join(foreign[:3])}); "
             "choose another -o"
         )
-    complete = {MANIFEST, DATASET_DICT} <= entries
+    complete = set(markers) <= entries
     if complete:
         if not overwrite:
             raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
@@ -87,11 +88,12 @@ def sha256_file(path: Path) -> str:
 class ShardWriter:
     """Arrow IPC stream shards of one split, rolled over at about `shard_bytes`."""
 
-    def __init__(self, directory: Path, split: str, shard_bytes: int):
+    def __init__(self, directory: Path, split: str, shard_bytes: int, schema: pa.Schema = SCHEMA):
         self.directory = directory / split
         self.directory.mkdir(parents=True, exist_ok=True)
         self.split = split
         self.shard_bytes = shard_bytes
+        self.schema = schema
         self.shards: list[dict[str, Any]] = []
         self._writer: pa.RecordBatchStreamWriter | None = None
         self._sink: Any = None
@@ -112,7 +114,7 @@ class ShardWriter:
             # An empty split still gets one shard holding an empty batch: readers need a schema
             # and `datasets` needs at least one batch.
             self._open()
-            self._writer.write_batch(empty_batch())
+            self._writer.write_batch(empty_batch() if self.schema is SCHEMA else _empty_batch(self.schema))
         if self._writer is not None:
             self._close()
         return self.shards
@@ -122,7 +124,7 @@ class ShardWriter:
 
     def _open(self) -> None:
         self._sink = pa.OSFile(str(self.directory / (self._name() + ".tmp")), "wb")
-        self._writer = pa.ipc.new_stream(self._sink, SCHEMA)
+        self._writer = pa.ipc.new_stream(self._sink, self.schema)
         self._rows = 0
 
     def _close(self) -> None:
@@ -146,7 +148,12 @@ class ShardWriter:
         self._sink = None
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` durably (temp file, fsync, rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
@@ -159,11 +166,11 @@ def _write_json(path: Path, data: Any) -> None:
 class OutputWriter:
     """Stages a run's files and commits them into `out_dir` at the end."""
 
-    def __init__(self, out_dir: Path, splits: list[str], shard_bytes: int):
+    def __init__(self, out_dir: Path, splits: list[str], shard_bytes: int, schema: pa.Schema = SCHEMA):
         self.out_dir = out_dir
         self.staging = out_dir / STAGING
         self.staging.mkdir(parents=True)
-        self.splits = {name: ShardWriter(self.staging, name, shard_bytes) for name in splits}
+        self.splits = {name: ShardWriter(self.staging, name, shard_bytes, schema) for name in splits}
         self._rejects = open(self.staging / "rejects.jsonl", "w", encoding="utf-8")
 
     def write(self, split: str, table: pa.Table) -> None:
@@ -180,29 +187,15 @@ class OutputWriter:
             shards = writer.close()
             split_entries[name] = {"rows": sum(s["rows"] for s in shards), "shards": shards}
             self._write_datasets_sidecars(name, shards, manifest)
-        _write_json(self.staging / DATASET_DICT, {"splits": list(self.splits)})
-        _write_json(self.staging / "stats.json", stats)
+        write_json(self.staging / DATASET_DICT, {"splits": list(self.splits)})
+        write_json(self.staging / "stats.json", stats)
         manifest = {
             **manifest,
             "splits": split_entries,
             "rejects": {"file": "rejects.jsonl", "sha256": sha256_file(self.staging / "rejects.jsonl")},
         }
-        _write_json(self.staging / MANIFEST, manifest)
-
-        # From the first unlink until dataset_dict.json lands, the directory is incomplete:
-        # neither datakit nor `datasets.load_from_disk` will take it for a finished output.
-        for name in (DATASET_DICT, MANIFEST):
-            if (self.out_dir / name).exists():
-                (self.out_dir / name).unlink()
-        _remove_owned(self.out_dir)
-        for entry in sorted(self.staging.iterdir()):
-            if entry.name not in (MANIFEST, DATASET_DICT):
-                os.replace(entry, self.out_dir / entry.name)
-        _fsync_dir(self.out_dir)
-        for name in (MANIFEST, DATASET_DICT):
-            os.replace(self.staging / name, self.out_dir / name)
-            _fsync_dir(self.out_dir)
-        self.staging.rmdir()
+        write_json(self.staging / MANIFEST, manifest)
+        move_into_place(self.staging, self.out_dir)
         return manifest
 
     def abort(self) -> None:
@@ -212,7 +205,7 @@ class OutputWriter:
     def _write_datasets_sidecars(self, split: str, shards: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
         directory = self.staging / split
         fingerprint = hashlib.sha256("".join(s["sha256"] for s in shards).encode()).hexdigest()[:16]
-        _write_json(
+        write_json(
             directory / "state.json",
             {
                 "_data_files": [{"filename": Path(s["file"]).name} for s in shards],
@@ -225,11 +218,31 @@ class OutputWriter:
             },
         )
         # No "features": datasets reads them from the Arrow schema, in every version.
-        _write_json(
+        write_json(
             directory / "dataset_info.json",
             {"description": f"datakit {manifest.get('datakit_version')} render ({manifest.get('template', {}).get('name')})",
              "citation": "", "homepage": "", "license": ""},
         )
+
+
+def move_into_place(staging: Path, out_dir: Path, last: tuple[str, ...] = (MANIFEST, DATASET_DICT)) -> None:
+    """Replace `out_dir`'s owned files by the staged ones; the `last` files land last, in order.
+
+    From the first unlink until the final `last` file lands, the directory is incomplete:
+    neither datakit nor `datasets.load_from_disk` will take it for a finished output.
+    """
+    for name in reversed(last):
+        if (out_dir / name).exists():
+            (out_dir / name).unlink()
+    _remove_owned(out_dir)
+    for entry in sorted(staging.iterdir()):
+        if entry.name not in last:
+            os.replace(entry, out_dir / entry.name)
+    _fsync_dir(out_dir)
+    for name in last:
+        os.replace(staging / name, out_dir / name)
+        _fsync_dir(out_dir)
+    staging.rmdir()
 
 
 def _fsync_dir(path: Path) -> None:

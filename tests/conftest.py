@@ -74,3 +74,13 @@ def bundled_tokenizers_load_once():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(datakit.tokenizer, "load_bundled", bundle)
         yield
+
+
+@pytest.fixture(scope="session")
+def conversations_output(tmp_path_factory, data_files) -> Path:
+    """The 128 vendored conversations rendered with `llama3` into a committed output (read-only)."""
+    from datakit.pipeline import RenderOptions, render_files
+
+    out = tmp_path_factory.mktemp("conversations") / "conversations.datakit"
+    render_files([data_files["conversations"]], out, RenderOptions(template="llama3", workers=1))
+    return out
