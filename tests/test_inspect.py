@@ -349,7 +349,7 @@ def test_load_rows_explains_what_it_cannot_show(mixed, tmp_path):
         load_rows(out, line=999)
     with pytest.raises(InspectError, match="no input 'other.jsonl'"):
         load_rows(out, line=1, source="other.jsonl")
-    with pytest.raises(InspectError, match="not a datakit output directory"):
+    with pytest.raises(InspectError, match="not a complete datakit output"):
         load_rows(tmp_path)
     with pytest.raises(InspectError, match="no such directory"):
         load_rows(tmp_path / "missing")
@@ -361,14 +361,18 @@ def test_shards_past_the_wanted_rows_are_not_opened(mixed, tmp_path):
     shutil.copytree(out, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     shard = manifest["splits"]["train"]["shards"][0]
-    # A second (missing) shard: selecting rows of the first must not touch it.
+    # A second shard that is not Arrow at all: selecting rows of the first must not read it.
     manifest["splits"]["train"]["shards"].append({**shard, "file": "train/data-00001.arrow"})
     manifest["splits"]["train"]["rows"] += shard["rows"]
     (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "train" / "data-00001.arrow").write_bytes(b"not arrow")
     assert [r.row for r in load_rows(copy, rows=[0, 4])] == [0, 4]
     assert len(load_rows(copy, limit=2)) == 2
-    with pytest.raises(InspectError, match="shard listed in the manifest is missing"):
+    with pytest.raises(InspectError, match="not an Arrow IPC stream"):
         load_rows(copy, rows=[shard["rows"]])
+    (copy / "train" / "data-00001.arrow").unlink()  # a missing shard is named at once
+    with pytest.raises(InspectError, match="data-00001.arrow: listed in the manifest but missing"):
+        load_rows(copy, rows=[0])
 
 
 def test_jsonl_mode_reports_rejected_and_missing_lines(mixed, qwen_renderer):
@@ -473,7 +477,7 @@ def test_cli_warns_on_tokenizer_fingerprint_mismatch(mixed, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["{tmp}/missing"], "no such file or directory"),
-    (["{tmp}"], "is not a datakit output directory (no manifest.json)"),
+    (["{tmp}"], "is not a complete datakit output: no manifest.json"),
     (["{out}", "--row", "99"], "row 99 is out of range"),
     (["{out}", "--split", "dev"], "has no 'dev' split"),
     (["{out}", "--line", "4"], "was rejected by datakit render: invalid_json"),

@@ -10,31 +10,23 @@ import numpy as np
 import pyarrow as pa
 
 from ..tokenizer import TokenizerBundle, TokenizerError, load_tokenizer
-from ..write import MANIFEST, STAGING
+from ..output import Format, Output, OutputReadError
 from .rows import DEFAULT_LIMIT, InspectedRow, InspectError, as_list
 
 _REQUIRED_COLUMNS = ("input_tokens", "target_tokens", "weights")
 
 
-def read_manifest(out_dir: str | Path) -> dict:
-    """The manifest of a datakit output directory, or InspectError saying what is wrong."""
-    out_dir = Path(out_dir)
-    if not out_dir.exists():
-        raise InspectError(f"{out_dir}: no such directory")
-    if not out_dir.is_dir():
-        raise InspectError(f"{out_dir} is not a directory")
-    path = out_dir / MANIFEST
-    if not path.is_file():
-        if (out_dir / STAGING).exists():
-            raise InspectError(f"{out_dir} is an unfinished datakit output (no {MANIFEST}; the render did not complete)")
-        raise InspectError(f"{out_dir} is not a datakit output directory (no {MANIFEST})")
+def open_output(out_dir: str | Path) -> Output:
+    """A committed render output (its shard names checked), or InspectError saying what is wrong."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InspectError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
-        raise InspectError(f"{path}: not a datakit manifest (no \"splits\")")
-    return manifest
+        return Output.open(out_dir, formats=(Format.RENDER,))
+    except OutputReadError as exc:
+        raise InspectError(str(exc)) from None
+
+
+def read_manifest(out_dir: str | Path) -> dict:
+    """The manifest of a committed render output, or InspectError saying what is wrong."""
+    return open_output(out_dir).manifest
 
 
 def load_output_tokenizer(out_dir: str | Path, tokenizer: str | None = None) -> tuple[TokenizerBundle, str | None]:
@@ -61,20 +53,19 @@ def load_output_tokenizer(out_dir: str | Path, tokenizer: str | None = None) -> 
     return bundle, warning
 
 
-def _split_entry(out_dir: Path, manifest: dict, split: str) -> dict:
-    splits = manifest["splits"]
-    if split not in splits:
-        raise InspectError(f"{out_dir} has no {split!r} split (it has: {', '.join(splits) or 'none'})")
-    return splits[split]
+def _shards(output: Output, split: str) -> list[tuple[dict, Path]]:
+    """The split's shards: (manifest entry, a checked path), in order."""
+    try:
+        entry = output.split_entry(split)
+        return list(zip(entry.get("shards") or [], output.shard_paths(split)))
+    except OutputReadError as exc:
+        raise InspectError(str(exc)) from None
 
 
-def _iter_batches(out_dir: Path, shard: dict) -> Iterator[pa.RecordBatch]:
+def _iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
     """The record batches of one shard, read lazily from a memory map."""
-    path = out_dir / shard["file"]
     try:
         source = pa.memory_map(str(path))
-    except FileNotFoundError:
-        raise InspectError(f"{path}: shard listed in the manifest is missing (try `datakit check {out_dir}`)") from None
     except (OSError, pa.ArrowException) as exc:
         raise InspectError(f"{path}: cannot open shard ({exc})") from None
     try:
@@ -98,10 +89,9 @@ def _iter_batches(out_dir: Path, shard: dict) -> Iterator[pa.RecordBatch]:
         raise InspectError(f"{path}: cannot read shard ({exc})") from None
 
 
-def _split_rows(out_dir: Path, entry: dict) -> int:
-    if isinstance(entry.get("rows"), int):
-        return entry["rows"]
-    return sum(b.num_rows for shard in entry.get("shards", []) for b in _iter_batches(out_dir, shard))
+def _split_rows(shards: list[tuple[dict, Path]]) -> int:
+    return sum(shard["rows"] if isinstance(shard.get("rows"), int) else sum(b.num_rows for b in _iter_batches(path))
+               for shard, path in shards)
 
 
 def _source_matches(value: str, wanted: str) -> bool:
@@ -152,9 +142,9 @@ def load_rows(
     Raises InspectError for a bad directory, split, out-of-range row or a line with no row.
     """
     out_dir = Path(out_dir)
-    manifest = read_manifest(out_dir)
-    entry = _split_entry(out_dir, manifest, split)
-    shards = entry.get("shards") or []
+    output = open_output(out_dir)
+    manifest = output.manifest
+    shards = _shards(output, split)
     wanted_rows = as_list(rows)
     wanted_lines = as_list(line)
     if source is not None:
@@ -164,7 +154,7 @@ def load_rows(
 
     order: list[int] = []
     if wanted_rows is not None:
-        total = _split_rows(out_dir, entry)
+        total = _split_rows(shards)
         for r in wanted_rows:
             index = r + total if r < 0 else r
             if not 0 <= index < total:
@@ -178,7 +168,7 @@ def load_rows(
     found: dict[int, InspectedRow] = {}
     results: list[InspectedRow] = []
     offset = 0
-    for shard in shards:
+    for shard, path in shards:
         if wanted_rows is not None:
             if len(found) == len(wanted_set):
                 break
@@ -186,7 +176,7 @@ def load_rows(
             if isinstance(n, int) and not any(offset <= r < offset + n for r in wanted_set):
                 offset += n
                 continue  # none of the wanted rows is in this shard: skip it unread
-        for batch in _iter_batches(out_dir, shard):
+        for batch in _iter_batches(path):
             n = batch.num_rows
             mask = np.ones(n, dtype=bool)
             if wanted_rows is not None:
@@ -215,13 +205,13 @@ def load_rows(
     if wanted_lines is not None:
         missing = [n for n in wanted_lines if not any(r.line == n for r in results)]
         if missing:
-            raise InspectError(_explain_missing_line(out_dir, manifest, split, missing[0], source, truncated))
+            raise InspectError(_explain_missing_line(output, split, missing[0], source, truncated))
     return results
 
 
-def _explain_missing_line(out_dir: Path, manifest: dict, split: str, line: int, source: str | None,
-                          truncated: bool) -> str:
+def _explain_missing_line(output: Output, split: str, line: int, source: str | None, truncated: bool) -> str:
     """Why input line `line` has no row in `split`: another split, a reject, or no such line."""
+    out_dir = output.path
     where = f"line {line}" + (f" of {source}" if source else "")
     if truncated:
         try:
@@ -229,18 +219,18 @@ def _explain_missing_line(out_dir: Path, manifest: dict, split: str, line: int, 
                 return f"{where} is in the {split} split but was not truncated"
         except InspectError:
             pass
-    for other, entry in manifest["splits"].items():
+    for other in output.splits:
         if other == split:
             continue
-        for shard in entry.get("shards") or []:
-            for batch in _iter_batches(out_dir, shard):
+        for _, path in _shards(output, other):
+            for batch in _iter_batches(path):
                 hit = _column(batch, "line", -1) == line
                 if source is not None:
                     hit &= np.array([_source_matches(str(s), source) for s in _column(batch, "source", "")])
                 if hit.any():
                     return f"{where} is in the {other} split, not {split}: add --split {other}"
-    rejects = out_dir / ((manifest.get("rejects") or {}).get("file") or "rejects.jsonl")
-    if rejects.is_file():
+    rejects = out_dir / "rejects.jsonl"
+    if rejects.is_file() and not rejects.is_symlink():
         with open(rejects, encoding="utf-8") as f:
             for text in f:
                 try:
