@@ -11,12 +11,14 @@ import click
 from . import __version__
 from .chat_template import BUILTIN, DEFAULT_DATE_STRING, TemplateError
 from .inspect import inspect_command
+from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, output_state, read_json
 from .pipeline import PipelineError, RenderOptions, render_files
 from .render import TRAIN_ON
 from .split import split_command
 from .stats import format_stats
 from .tokenizer import TokenizerError
 from .truncate import POLICIES
+from .terminal import printable
 from .write import OutputError
 
 
@@ -124,30 +126,39 @@ def render(inputs: tuple[Path, ...], output: Path | None, template: str, tokeniz
 
 @main.command()
 @click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print stats.json as it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print stats.json instead (re-indented, non-ASCII escaped).")
 def stats(output: Path, as_json: bool) -> None:
     """Show the statistics of a rendered OUTPUT directory (the table render printed)."""
-    path = output / "stats.json"
-    if not (output / "manifest.json").is_file() or not path.is_file():
-        raise click.ClickException(f"{output} is not a complete datakit output (no manifest.json)")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    click.echo(json.dumps(data, indent=2) if as_json else format_stats(data))
+    from .check import stats_table
 
-
+    try:
+        if output_state(output) is not OutputState.COMPLETE:
+            raise click.ClickException(f"{output} is not a complete datakit output (no {MANIFEST})")
+        text = stats_table(output)  # also when printing JSON: only a well-formed stats file is shown
+        if as_json:
+            text = json.dumps(read_json(output / STATS), indent=2)
+    except UnreadableFile as exc:
+        raise click.ClickException(printable(str(exc))) from None
+    except OSError as exc:
+        raise click.ClickException(f"{output}: {os_reason(exc)}") from None
+    click.echo(text)
 
 
 @main.command()
 @click.argument("output", type=click.Path(path_type=Path))
 def check(output: Path) -> None:
-    """Verify a rendered OUTPUT directory against its manifest (exit 1 on any problem)."""
+    """Verify a rendered OUTPUT directory: exactly the files datasets loads, against the manifest.
+
+    Exit 1 on any problem.
+    """
     from .check import check_output
 
     report = check_output(output)
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
     if not report.ok:
         for error in report.errors:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {printable(error)}", err=True)
         raise SystemExit(1)
     click.echo(f"ok: {report.rows:,} rows in {report.shards} shards match the manifest")
 

@@ -286,7 +286,7 @@ def render_files(
     try:
         description = executor.submit(_call_worker, "describe").result()
         splits = list(SPLIT_NAMES) if options.splitting else ["train"]
-        writer = OutputWriter(out_dir, splits, options.shard_bytes)
+        writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
         stats = StatsCollector(files, splits)
         counts = ReadCounts()
         try:
