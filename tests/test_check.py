@@ -140,6 +140,8 @@ CORRUPTIONS = {
                    "weight outside"),
     "weight negative": (lambda out: _rewrite_shard(out, _set_column("weights", _at(0, -0.5))), "weight outside"),
     "schema changed": (lambda out: _rewrite_shard(out, lambda t: t.drop(["truncated"])), "schema differs"),
+    "schema metadata added": (lambda out: _rewrite_shard(out, lambda t: t.replace_schema_metadata(
+        {b"huggingface": b'{"info": {"features": {}}}'})), "schema differs"),
     "num_tokens wrong": (lambda out: _rewrite_shard(out, lambda t: t.set_column(
         5, SCHEMA.field("num_tokens"), pa.array([n + 1 for n in t.column("num_tokens").to_pylist()], pa.int32()))),
         "num_tokens"),
@@ -484,7 +486,7 @@ def test_a_malformed_manifest_is_an_error_line(tmp_path, good_output, name):
     CRAFTED_MANIFESTS[name](out)
     result = CliRunner().invoke(main, ["check", str(out)])
     assert_one_clean_error(result)
-    assert "manifest" in result.output.splitlines()[0]
+    assert "manifest.json" in result.output.splitlines()[0], result.output
 
 
 STATE_EDITS = {
@@ -588,3 +590,13 @@ def test_stats_prints_crafted_names_escaped(tmp_path, good_output):
     assert result.exit_code == 0 and not _has_control(result.output), repr(result.output)
     assert "\\x1b[31mforged\\x1b[0m\\n  rows written   999" in result.output
     assert "file \\x1b]0;t\\x07in.jsonl" in result.output
+
+
+def test_entries_that_are_not_datakits_are_warnings(tmp_path, good_output):
+    out = tmp_path / "out"
+    shutil.copytree(good_output, out)
+    (out / "notes.txt").write_text("mine")
+    (out / "test").mkdir()
+    report = check_output(out)
+    assert report.ok and report.warnings == ["notes.txt: not part of a datakit output (ignored)",
+                                             "test/: not in the manifest (ignored)"]

@@ -25,6 +25,8 @@ from datakit.check import check_output
 from datakit.cli import main
 from datakit.layout import OutputState, output_state
 from datakit.pipeline import RenderOptions, render_files
+import datakit.write as write
+from datakit.commit import OutputBusy, OutputLock
 from datakit.write import OutputError
 from test_crash import CLI, beside, make_corpus, stray_files, tree
 
@@ -91,7 +93,55 @@ def test_the_busy_message_is_one_line(old_output, inputs):
     assert result.output == f"Error: another datakit run is writing {old_output} (pid {os.getpid()})\n"
 
 
+def test_a_lock_file_removed_while_being_taken_is_not_held_in_vain(tmp_path, monkeypatch):
+    """A run that opened the lock file just as its holder released (and removed) it must lock the
+    file now at that path, or a third run could lock that one and write at the same time."""
+    out = tmp_path / "out"
+    real_open, raced = os.open, []
+
+    def open_as_the_holder_releases(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        if not raced and str(path).endswith(".datakit-lock"):
+            raced.append(path)
+            os.unlink(path)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_as_the_holder_releases)
+    first = OutputLock(out)
+    first.acquire()
+    monkeypatch.setattr(os, "open", real_open)
+    try:
+        assert raced and (tmp_path / ".out.datakit-lock").exists()
+        with pytest.raises(OutputBusy, match=f"pid {os.getpid()}"):
+            OutputLock(out).acquire()
+    finally:
+        first.release()
+    assert not (tmp_path / ".out.datakit-lock").exists()
+
+
 # -- what may be replaced -------------------------------------------------------------------------
+
+
+def test_what_appears_at_the_output_during_the_run_is_checked_again_before_the_swap(tmp_path, inputs,
+                                                                                      monkeypatch):
+    out = tmp_path / "out"
+    real_commit = write.OutputWriter.commit
+
+    def someone_creates_out_meanwhile(self, *args, **kwargs):
+        out.mkdir()
+        (out / "notes.txt").write_text("not datakit's")
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(write.OutputWriter, "commit", someone_creates_out_meanwhile)
+    with pytest.raises(OutputError, match="not a datakit output directory"):
+        render_files([inputs["new"]], out, OPTIONS)
+    assert os.listdir(out) == ["notes.txt"] and beside(out) == []
+
+
+@pytest.mark.parametrize("path,message", [("/", "is the root directory"), ("/proc", "is a mount point")])
+def test_the_root_or_a_mount_point_is_never_swapped_out(inputs, path, message):
+    with pytest.raises(OutputError, match=message):
+        render_files([inputs["new"]], Path(path), OPTIONS, overwrite=True)
 
 
 def test_a_linked_split_directory_is_refused_and_nothing_is_deleted(old_output, inputs, tmp_path):
@@ -180,17 +230,22 @@ def test_a_run_of_datakit_0_1_0_killed_before_its_commit_is_cleaned(tmp_path, in
 
 def test_leftovers_of_this_output_only_are_removed(old_output, inputs):
     work = old_output.parent
-    mine = work / f".out.datakit-staging-{os.getpid()}-0123456789ab"
-    (mine / "train").mkdir(parents=True)
-    (mine / "train" / "data-00000.arrow.tmp").write_bytes(b"partial")
-    others = [work / ".out2.datakit-staging-1-0123456789ab",  # another output's
-              work / ".out.datakit-staging-x.datakit-staging-1-0123456789ab",  # output "out.datakit-staging-x"'s
-              work / ".out.datakit-old-1-0123456789ab"]  # named like ours but holding a file datakit never writes
-    for other in others:
-        other.mkdir()
-        (other / "keep.txt").write_text("not datakit's to delete")
+
+    def staged(name: str) -> Path:
+        path = work / name
+        (path / "train").mkdir(parents=True)
+        (path / "train" / "data-00000.arrow.tmp").write_bytes(b"partial")
+        return path
+
+    mine = staged(f".out.datakit-staging-{os.getpid()}-0123456789ab")
+    others = [staged(".out2.datakit-staging-1-0123456789ab"),  # another output's
+              staged(".out.datakit-staging-x.datakit-staging-1-0123456789ab")]  # output "out.datakit-staging-x"'s
+    foreign = work / ".out.datakit-old-1-0123456789ab"  # named like ours, holding a file datakit never writes
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not datakit's to delete")
     render_files([inputs["new"]], old_output, OPTIONS, overwrite=True)
-    assert not mine.exists() and all((o / "keep.txt").exists() for o in others)
+    assert not mine.exists()
+    assert all((o / "train" / "data-00000.arrow.tmp").exists() for o in others) and (foreign / "keep.txt").exists()
 
 
 def test_a_backup_left_by_a_killed_fallback_commit_is_put_back(old_output, inputs):
