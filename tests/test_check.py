@@ -46,6 +46,14 @@ def good_output(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture
+def out(tmp_path, good_output) -> Path:
+    """A copy of the good output to damage."""
+    out = tmp_path / "out"
+    shutil.copytree(good_output, out)
+    return out
+
+
 def _flip_in_source_string(out: Path) -> None:
     path = out / "train" / "data-00001.arrow"
     data = bytearray(path.read_bytes())
@@ -149,10 +157,8 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
-def test_check_catches_every_change(tmp_path, good_output, name):
+def test_check_catches_every_change(out, name):
     corrupt, message = CORRUPTIONS[name]
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
     assert check_output(out).ok
     corrupt(out)
     report = check_output(out)
@@ -161,9 +167,7 @@ def test_check_catches_every_change(tmp_path, good_output, name):
 
 
 @pytest.mark.parametrize("name", ["shard truncated", "manifest deleted"])
-def test_check_command_exits_non_zero_with_a_clear_message(tmp_path, good_output, name):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_check_command_exits_non_zero_with_a_clear_message(out, name):
     CORRUPTIONS[name][0](out)
     proc = run_cli("check", out)
     assert proc.returncode == 1
@@ -171,9 +175,7 @@ def test_check_command_exits_non_zero_with_a_clear_message(tmp_path, good_output
     assert proc.stderr.startswith("error: ") and CORRUPTIONS[name][1] in proc.stderr
 
 
-def test_check_warns_about_a_shard_not_in_the_manifest_and_the_next_run_removes_it(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_check_warns_about_a_shard_not_in_the_manifest_and_the_next_run_removes_it(out):
     shutil.copy(out / "train" / "data-00000.arrow", out / "train" / "data-00099.arrow")
     report = check_output(out)
     assert report.ok and any("data-00099.arrow" in w for w in report.warnings)
@@ -374,18 +376,14 @@ SERVED_OTHERWISE = {
 
 
 @pytest.mark.parametrize("name", list(SERVED_OTHERWISE))
-def test_sidecars_that_make_datasets_serve_other_rows_are_errors(tmp_path, good_output, name):
+def test_sidecars_that_make_datasets_serve_other_rows_are_errors(out, name):
     craft, message = SERVED_OTHERWISE[name]
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
     craft(out)
     report = check_output(out)
     assert not report.ok and any(message in e for e in report.errors), report.errors
 
 
-def test_a_fifo_is_never_opened_for_reading(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_a_fifo_is_never_opened_for_reading(out):
     for name in ("train/state.json", "train/data-00001.arrow", "stats.json"):
         (out / name).unlink()
         os.mkfifo(out / name)
@@ -395,9 +393,7 @@ def test_a_fifo_is_never_opened_for_reading(tmp_path, good_output):
         assert f"error: {name}: not a regular file" in result.stderr, result.stderr
 
 
-def test_a_huge_sparse_rejects_file_is_refused_by_its_size_without_being_read(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_a_huge_sparse_rejects_file_is_refused_by_its_size_without_being_read(out):
     with open(out / "rejects.jsonl", "r+b") as f:
         f.truncate(20 << 30)
     expected = _manifest(out)["rejects"]["bytes"]
@@ -480,9 +476,7 @@ def assert_one_clean_error(result, prefix: str = "error: ") -> None:
 
 
 @pytest.mark.parametrize("name", list(CRAFTED_MANIFESTS))
-def test_a_malformed_manifest_is_an_error_line(tmp_path, good_output, name):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_a_malformed_manifest_is_an_error_line(out, name):
     CRAFTED_MANIFESTS[name](out)
     result = CliRunner().invoke(main, ["check", str(out)])
     assert_one_clean_error(result)
@@ -503,12 +497,9 @@ STATE_EDITS = {
 
 
 @pytest.mark.parametrize("name", list(STATE_EDITS))
-def test_a_malformed_datasets_sidecar_is_an_error_line(tmp_path, good_output, name):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_a_malformed_datasets_sidecar_is_an_error_line(out, name):
     STATE_EDITS[name](out)
-    result = CliRunner().invoke(main, ["check", str(out)])
-    assert_one_clean_error(result)
+    assert_one_clean_error(CliRunner().invoke(main, ["check", str(out)]))
 
 
 STATS_EDITS = {
@@ -523,9 +514,7 @@ STATS_EDITS = {
 
 
 @pytest.mark.parametrize("name", list(STATS_EDITS))
-def test_a_malformed_stats_file_is_one_line_from_stats_and_an_error_from_check(tmp_path, good_output, name):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_a_malformed_stats_file_is_one_line_from_stats_and_an_error_from_check(out, name):
     (out / "stats.json").write_bytes(STATS_EDITS[name])
     for args in (["stats", str(out)], ["stats", "--json", str(out)]):
         result = CliRunner().invoke(main, args)
@@ -542,9 +531,7 @@ def test_stats_of_an_unfinished_output_is_one_line(tmp_path):
     assert result.output == f"Error: {tmp_path / 'out'} is not a complete datakit output (no manifest.json)\n"
 
 
-def test_stats_rows_that_disagree_with_the_shards_are_an_error(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_stats_rows_that_disagree_with_the_shards_are_an_error(out):
     stats = json.loads((out / "stats.json").read_text())
     stats["rows_written"] += 1
     _write(out / "stats.json", stats)
@@ -566,9 +553,7 @@ def _has_control(text: str) -> bool:
     return any(not ch.isprintable() for ch in text.replace("\n", ""))
 
 
-def test_check_prints_crafted_names_escaped(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_check_prints_crafted_names_escaped(out):
     evil = "\x1b]0;owned\x07\x1b[2J\x9b31m.arrow"
     _edit_manifest(out, _shard_field("file", f"train/{evil}"))
     _sidecar(out, "train/state.json", lambda s: s["_data_files"][0].update(filename=evil))
@@ -579,9 +564,7 @@ def test_check_prints_crafted_names_escaped(tmp_path, good_output):
     assert f"train/stray{printable(evil)}: not in the manifest" in result.output
 
 
-def test_stats_prints_crafted_names_escaped(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_stats_prints_crafted_names_escaped(out):
     stats = json.loads((out / "stats.json").read_text())
     stats["rejected_by_reason"] = {"\x1b[31mforged\x1b[0m\n  rows written   999": 1}
     stats["per_file"] = {"\x1b]0;t\x07in.jsonl": {k: v for k, v in stats.items() if k != "per_file"}}
@@ -592,9 +575,7 @@ def test_stats_prints_crafted_names_escaped(tmp_path, good_output):
     assert "file \\x1b]0;t\\x07in.jsonl" in result.output
 
 
-def test_entries_that_are_not_datakits_are_warnings(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
+def test_entries_that_are_not_datakits_are_warnings(out):
     (out / "notes.txt").write_text("mine")
     (out / "test").mkdir()
     report = check_output(out)
