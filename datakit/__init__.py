@@ -18,30 +18,33 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .chat_template import ChatTemplate, TemplateError, load_template  # noqa: E402
 from .check import check_output  # noqa: E402
 from .datum import SCHEMA, shift, to_tinker_datum  # noqa: E402
+from .outcome import Reason  # noqa: E402
 from .pipeline import PipelineError, RenderOptions, RenderResult, render_files  # noqa: E402
-from .render import Rendered, Renderer, RenderError, build_renderer  # noqa: E402
+from .render import (  # noqa: E402
+    ChatTemplate, Rendered, Renderer, RenderError, TemplateError, TrainOn, build_renderer, load_template,
+)
 from .tokenizer import TokenizerBundle, load_tokenizer  # noqa: E402
+from .truncate import Policy  # noqa: E402
 
-
-@lru_cache(maxsize=8)
-def get_renderer(template: str = "llama3", tokenizer: str | None = None,
-                 train_on: str = "all_assistant", parse_special_tokens: bool = False) -> Renderer:
-    """A Renderer for a template name or file (and optionally another tokenizer), reused."""
-    return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens)
+# `build_renderer`, remembered: loading a tokenizer takes a second. Same arguments.
+get_renderer = lru_cache(maxsize=8)(build_renderer)
 
 
 def render_conversation(messages: list[dict[str, Any]], template: str = "llama3",
                         **renderer_options: Any) -> Rendered:
-    """Render one conversation to unshifted token ids and weights (raises RenderError)."""
+    """Render one conversation to unshifted token ids and weights (raises RenderError).
+
+    `renderer_options` are `build_renderer`'s: tokenizer, train_on, parse_special_tokens,
+    date_string.
+    """
     return get_renderer(template, **renderer_options).render(messages)
 
 
 __all__ = [
-    "SCHEMA", "ChatTemplate", "PipelineError", "RenderError", "RenderOptions", "RenderResult",
-    "Rendered", "Renderer", "TemplateError", "TokenizerBundle", "build_renderer", "check_output", "get_renderer",
-    "load_template", "load_tokenizer", "render_conversation", "render_files", "shift",
-    "to_tinker_datum",
+    "SCHEMA", "ChatTemplate", "PipelineError", "Policy", "Reason", "RenderError", "RenderOptions",
+    "RenderResult", "Rendered", "Renderer", "TemplateError", "TokenizerBundle", "TrainOn", "build_renderer",
+    "check_output", "get_renderer", "load_template", "load_tokenizer", "render_conversation", "render_files",
+    "shift", "to_tinker_datum",
 ]

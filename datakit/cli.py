@@ -9,16 +9,16 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .chat_template import BUILTIN, DEFAULT_DATE_STRING, TemplateError
 from .inspect import inspect_command
 from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, output_state, read_json
 from .pipeline import PipelineError, RenderOptions, render_files
-from .render import TRAIN_ON
-from .split import split_command
+from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
+from .outcome import Side
+from .split import check_outputs, check_split_options, output_paths, plan_split, write_split
 from .stats import format_stats
 from .tokenizer import TokenizerError
-from .truncate import POLICIES
 from .terminal import printable
+from .truncate import Policy
 from .write import OutputError
 
 
@@ -55,11 +55,11 @@ def main() -> None:
               help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags.")
 @click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3), a directory with "
               "tokenizer.json, or a locally cached hub id [default: the template's].")
-@click.option("--train-on", type=click.Choice(TRAIN_ON), default="all_assistant", show_default=True,
+@click.option("--train-on", type=click.Choice([m.value for m in TrainOn]), default=TrainOn.ALL_ASSISTANT.value, show_default=True,
               help="Which assistant messages are trainable; a message's own \"trainable\" key wins.")
 @click.option("--max-length", default="16384", show_default=True,
               help="Longest token sequence kept (before the shift); 0 or none = no limit.")
-@click.option("--truncation", type=click.Choice(POLICIES), default="right", show_default=True,
+@click.option("--truncation", type=click.Choice([m.value for m in Policy]), default=Policy.RIGHT.value, show_default=True,
               help="right: keep the first tokens; turns: drop oldest exchanges; drop: reject the row; "
                    "error: stop the run.")
 @click.option("--test-ratio", type=float, help="Also write a test split with this share of rows.")
@@ -86,16 +86,14 @@ def render(inputs: tuple[Path, ...], output: Path | None, template: str, tokeniz
     for path in inputs:
         if not path.is_file():
             raise click.BadParameter(f"{path}: no such file", param_hint="INPUTS")
-    if test_ratio is not None and test_size is not None:
-        raise click.UsageError("give --test-ratio or --test-size, not both")
-    if test_ratio is not None and not 0.0 <= test_ratio < 1.0:
-        raise click.BadParameter("must be at least 0 and below 1", param_hint="--test-ratio")
-    if test_size is not None and test_size < 0:
-        raise click.BadParameter("must not be negative", param_hint="--test-size")
+    try:
+        check_split_options(test_ratio, test_size, seed, group_key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     options = RenderOptions(
-        template=template, tokenizer=tokenizer, train_on=train_on,
+        template=template, tokenizer=tokenizer, train_on=TrainOn(train_on),
         parse_special_tokens=parse_special_tokens, date_string=date_string,
-        max_length=_max_length(max_length), truncation=truncation, test_ratio=test_ratio,
+        max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20,
     )
@@ -163,5 +161,77 @@ def check(output: Path) -> None:
     click.echo(f"ok: {report.rows:,} rows in {report.shards} shards match the manifest")
 
 
-main.add_command(split_command)
+_SPLIT_HELP = """Split chat JSONL files into DIR/train.jsonl and DIR/test.jsonl.
+
+\b
+Lines are copied unchanged, in input order (files in the order given).
+A conversation's side depends only on --seed and its content, never on
+file or line order; the same inputs and seed give byte-identical outputs.
+
+\b
+Leakage-free: duplicate conversations (equal after collapsing whitespace
+in message content) always land on the same side, and --group-key FIELD
+keeps rows sharing a value of that top-level field together. The test
+side gets as close as clusters allow to --test-ratio (default 0.1) or
+--test-size rows: exact when no rows are duplicated or grouped.
+
+\b
+Blank lines are skipped. Records datakit render would reject for their
+form (bad JSON, no messages, an unknown role, ...) are counted as invalid
+and written to neither side.
+"""
+
+
+@main.command("split", help=_SPLIT_HELP)
+@click.argument(
+    "paths", nargs=-1, required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--test-ratio", type=float, default=None,
+              help="Fraction of rows for the test side, in [0, 1). Default 0.1.")
+@click.option("--test-size", type=int, default=None,
+              help="Number of test rows instead of a ratio.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the hash that picks test rows.")
+@click.option("--group-key", metavar="FIELD", default=None,
+              help="Keep rows sharing this top-level field's value on one side.")
+@click.option("--dedup", is_flag=True, help="Write only the first copy of duplicate rows.")
+@click.option("-o", "--output", "output", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for train.jsonl and test.jsonl.")
+@click.option("--overwrite", is_flag=True, help="Replace existing train.jsonl / test.jsonl.")
+def split(
+    paths: tuple[Path, ...],
+    test_ratio: float | None,
+    test_size: int | None,
+    seed: int,
+    group_key: str | None,
+    dedup: bool,
+    output: Path,
+    overwrite: bool,
+) -> None:
+    try:
+        check_split_options(test_ratio, test_size, seed, group_key)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        # Fail before the (possibly long) read rather than after it.
+        check_outputs(output, overwrite=overwrite)
+        plan = plan_split(paths, test_ratio=test_ratio, test_size=test_size, seed=seed,
+                          group_key=group_key, dedup=dedup)
+    except FileExistsError as e:
+        raise click.ClickException(str(e)) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot read input: {e}") from None
+    try:
+        write_split(paths, output, plan, overwrite=overwrite)
+    except (OSError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(plan.summary.format())
+    written = output_paths(output)
+    click.echo(f"wrote {written[Side.TRAIN]} and {written[Side.TEST]}")
+
+
 main.add_command(inspect_command)

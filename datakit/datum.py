@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from .outcome import Row
+
 SCHEMA = pa.schema(
     [
         pa.field("input_tokens", pa.list_(pa.int32()), nullable=False),
@@ -53,52 +55,54 @@ def shift(tokens: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return tokens[:-1], tokens[1:], weights[1:].astype(np.float32)
 
 
-def rows_to_table(
-    tokens: Sequence[np.ndarray],
-    weights: Sequence[np.ndarray],
-    sources: Sequence[str],
-    lines: Sequence[int],
-    original_lengths: Sequence[int],
-    truncated: Sequence[bool],
-) -> pa.Table:
-    """Shift and pack rows (unshifted int32 tokens, float32 weights; each of length >= 2)."""
-    lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-    flat_tokens = np.concatenate(tokens).astype(np.int32, copy=False) if len(tokens) else np.zeros(0, np.int32)
-    flat_weights = np.concatenate(weights).astype(np.float32, copy=False) if len(weights) else np.zeros(0, np.float32)
-    row_start = np.zeros(len(tokens) + 1, dtype=np.int64)
+def rows_to_table(rows: Sequence[Row], files: Sequence[str]) -> pa.Table:
+    """Shift and pack rows (each of length >= 2) into a table of `SCHEMA`; `files` names each
+    row's `source` index."""
+    lengths = np.fromiter((len(r.tokens) for r in rows), dtype=np.int64, count=len(rows))
+    flat_tokens = np.concatenate([r.tokens for r in rows]).astype(np.int32, copy=False) if rows else np.zeros(0, np.int32)
+    flat_weights = np.concatenate([r.weights for r in rows]).astype(np.float32, copy=False) if rows else np.zeros(0, np.float32)
+    row_start = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=row_start[1:])
     first = np.zeros(len(flat_tokens), dtype=bool)
     last = np.zeros(len(flat_tokens), dtype=bool)
     first[row_start[:-1]] = True
     last[row_start[1:] - 1] = True
-    shifted_offsets = (row_start - np.arange(len(tokens) + 1)).astype(np.int32)
+    shifted_offsets = (row_start - np.arange(len(rows) + 1)).astype(np.int32)
     target_weights = flat_weights[~first]
-    trainable = np.add.reduceat(target_weights, shifted_offsets[:-1]) if len(tokens) else np.zeros(0)
+    trainable = np.add.reduceat(target_weights, shifted_offsets[:-1]) if rows else np.zeros(0)
 
     offsets = _arrow(shifted_offsets)
 
     def lists(values: np.ndarray) -> pa.ListArray:
         return pa.ListArray.from_arrays(offsets, _arrow(values))
 
-    return pa.Table.from_arrays(
-        [
-            lists(flat_tokens[~last]),
-            lists(flat_tokens[~first]),
-            lists(target_weights),
-            _arrow_strings(sources),
-            _arrow(np.asarray(lines, dtype=np.int64)),
-            _arrow(lengths.astype(np.int32)),
-            _arrow(trainable.astype(np.int32)),
-            _arrow(np.asarray(original_lengths, dtype=np.int32)),
-            _arrow(np.asarray(truncated, dtype=bool)),
-        ],
-        schema=SCHEMA,
-    )
+    columns = {
+        "input_tokens": lists(flat_tokens[~last]),
+        "target_tokens": lists(flat_tokens[~first]),
+        "weights": lists(target_weights),
+        "source": _arrow_strings([files[r.source] for r in rows]),
+        "line": _arrow(np.fromiter((r.line for r in rows), np.int64, len(rows))),
+        "num_tokens": _arrow(lengths.astype(np.int32)),
+        "num_trainable": _arrow(trainable.astype(np.int32)),
+        "original_length": _arrow(np.fromiter((r.truncation.original_length for r in rows), np.int32, len(rows))),
+        "truncated": _arrow(np.fromiter((r.truncation.truncated for r in rows), np.bool_, len(rows))),
+    }
+    return table_of(columns)
+
+
+def table_of(columns: dict[str, pa.Array]) -> pa.Table:
+    """Columns keyed by name as a table of `SCHEMA`: every field present, each of its type."""
+    if columns.keys() != set(SCHEMA.names):
+        raise ValueError(f"columns {sorted(columns)} are not the schema's {sorted(SCHEMA.names)}")
+    for field in SCHEMA:
+        if not columns[field.name].type.equals(field.type):
+            raise TypeError(f"column {field.name} is {columns[field.name].type}, not {field.type}")
+    return pa.Table.from_arrays([columns[name] for name in SCHEMA.names], schema=SCHEMA)
 
 
 def empty_batch() -> pa.RecordBatch:
     """A record batch with no rows (what an empty split's shard holds)."""
-    table = rows_to_table([], [], [], [], [], [])
+    table = rows_to_table([], [])
     return pa.RecordBatch.from_arrays([column.chunk(0) for column in table.columns], schema=SCHEMA)
 
 

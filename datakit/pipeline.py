@@ -23,17 +23,18 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
-from .chat_template import DEFAULT_DATE_STRING, TemplateError, load_template
+from .convert import Limits, StopRun, convert
 from .datum import rows_to_table
-from .read import DEFAULT_MAX_LINE_BYTES, InvalidConversation, Line, ReadCounts, parse_conversation, read_lines
-from .render import RenderError, build_renderer
-from .stats import DROPPED, EMPTIED, ROW_FIELDS, WRITTEN, StatsCollector
-from .tokenizer import TokenizerError, check_tokenizer_source, load_tokenizer
-from .truncate import TooLong, truncate
+from .outcome import Reject, Row, Side
+from .read import (
+    DEFAULT_MAX_LINE_BYTES, STDIN, Form, ReadCounts, ReadError, Record, RecordParser, check_inputs, read_records,
+    stdin_spooled,
+)
+from .render import DEFAULT_DATE_STRING, TemplateError, TrainOn, build_renderer, load_template
+from .stats import StatsCollector, measure
+from .tokenizer import TokenizerError, check_tokenizer_source
+from .truncate import Policy
 from .write import OutputWriter, prepare_output_dir
-
-TRAIN, TEST = 0, 1
-SPLIT_NAMES = ("train", "test")
 
 
 class PipelineError(RuntimeError):
@@ -46,11 +47,14 @@ class RenderOptions:
 
     template: str = "llama3"
     tokenizer: str | None = None  # default: the template's bundled tokenizer
-    train_on: str = "all_assistant"
+    train_on: TrainOn = TrainOn.ALL_ASSISTANT
     parse_special_tokens: bool = False
     date_string: str = DEFAULT_DATE_STRING
+    input_format: Form = Form.AUTO
+    messages_key: str = "messages"
+    drop_reasoning: bool = False
     max_length: int | None = 16384
-    truncation: str = "right"
+    truncation: Policy = Policy.RIGHT
     test_ratio: float | None = None
     test_size: int | None = None
     seed: int = 0
@@ -71,6 +75,10 @@ class RenderOptions:
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
+def record_parser(options: RenderOptions, roles: frozenset[str]) -> RecordParser:
+    return RecordParser(roles, Form(options.input_format), options.messages_key)
+
+
 @dataclass
 class RenderResult:
     out_dir: Path
@@ -81,14 +89,16 @@ class RenderResult:
 
 @dataclass
 class BatchResult:
-    tables: dict[int, Any] = field(default_factory=dict)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    rows: dict[str, np.ndarray] = field(default_factory=dict)
+    """What a worker made of one batch: tables per side, rejects and stats measurements."""
+
+    tables: dict[Side, Any] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+    measurements: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
 
 
 class BatchWorker:
-    """Parses, renders, truncates and shifts batches of lines (one per process)."""
+    """Parses, renders, truncates and shifts batches of records (one per process)."""
 
     def __init__(self, options: RenderOptions, files: Sequence[str]):
         self.options = options
@@ -96,9 +106,11 @@ class BatchWorker:
         self.renderer = build_renderer(
             options.template, options.tokenizer, train_on=options.train_on,
             parse_special_tokens=options.parse_special_tokens, date_string=options.date_string,
-            load=load_tokenizer,
+            drop_reasoning=options.drop_reasoning,
         )
         self.template = self.renderer.template
+        self.parser = record_parser(options, self.template.roles)
+        self.limits = Limits(options.max_length, Policy(options.truncation))
 
     def describe(self) -> dict[str, Any]:
         tokenizer = self.renderer.tokenizer
@@ -109,81 +121,21 @@ class BatchWorker:
                           "encoder": tokenizer.encoder_name},
         }
 
-    def process(self, lines: list[Line], sides: list[int | None]) -> BatchResult:
-        result = BatchResult()
-        conversations, kept = [], []
-        for line, side in zip(lines, sides):
-            if line.raw is None:
-                self._reject(result, line, "line_too_long", f"longer than {self.options.max_line_bytes} bytes")
-                continue
-            try:
-                _, messages = parse_conversation(line.raw, self.template.roles)
-            except InvalidConversation as exc:
-                self._reject(result, line, exc.reason, exc.detail)
-                continue
-            if side is None:
-                self._reject(result, line, "duplicate", "an earlier line has the same conversation (--dedup)")
-                continue
-            conversations.append(messages)
-            kept.append((line, side))
-
-        rows: dict[str, list] = {k: [] for k in ROW_FIELDS}
-        out: dict[int, dict[str, list]] = {}
-        options = self.options
-        for (line, side), messages, rendered in zip(kept, conversations, self.renderer.render_batch(conversations)):
-            if isinstance(rendered, RenderError):
-                self._reject(result, line, rendered.reason, rendered.detail)
-                continue
-            if rendered.weights[1:].sum() == 0:
-                self._reject(result, line, "no_trainable_tokens", "no assistant token to learn from")
-                continue
-            try:
-                cut = truncate(rendered, messages, options.max_length, options.truncation,  # type: ignore[arg-type]
-                               self.renderer.render)
-            except TooLong as exc:
-                result.error = f"{self.files[line.file_index]}:{line.number}: {exc} (--truncation error)"
-                return result
-            except RenderError as exc:
-                self._reject(result, line, exc.reason, exc.detail)
-                continue
-            kept_row = cut.rendered
-            trainable_after = int(kept_row.weights[1:].sum()) if kept_row is not None else 0
-            if kept_row is None:
-                status = DROPPED
-                self._reject(result, line, "too_long", f"{cut.original_length} tokens > --max-length {options.max_length}")
-            elif trainable_after == 0 or len(kept_row.tokens) < 2:
-                status = EMPTIED
-                self._reject(result, line, "no_trainable_tokens_after_truncation",
-                             f"{cut.original_length} tokens cut to {options.max_length} left nothing to learn")
+    def process(self, records: list[Record], sides: list[Side | None]) -> BatchResult:
+        try:
+            outcomes = convert(records, sides, self.parser, self.renderer, self.limits)
+        except StopRun as exc:
+            where = f"{self.files[exc.record.source]}:{exc.record.line}"
+            return BatchResult(error=f"{where}: {exc} (--truncation error)")
+        result = BatchResult(measurements=measure(outcomes))
+        by_side: dict[Side, list[Row]] = {}
+        for outcome in outcomes:
+            if isinstance(outcome, Row):
+                by_side.setdefault(outcome.side, []).append(outcome)
             else:
-                status = WRITTEN
-                table = out.setdefault(side, {"tokens": [], "weights": [], "sources": [], "lines": [],
-                                              "original": [], "truncated": []})
-                table["tokens"].append(kept_row.tokens)
-                table["weights"].append(kept_row.weights)
-                table["sources"].append(self.files[line.file_index])
-                table["lines"].append(line.number)
-                table["original"].append(cut.original_length)
-                table["truncated"].append(cut.truncated)
-            for key, value in (
-                ("file", line.file_index), ("split", side), ("status", status),
-                ("original_length", cut.original_length),
-                ("length", len(kept_row.tokens) if kept_row is not None else 0),
-                ("trainable_before", int(rendered.weights[1:].sum())),
-                ("trainable_after", trainable_after), ("truncated", cut.truncated),
-                ("lost_final_end_of_turn", cut.lost_final_end_of_turn),
-                ("fell_back_to_right", cut.fell_back_to_right),
-            ):
-                rows[key].append(value)
-        result.rows = {k: np.asarray(v, dtype=np.int32) for k, v in rows.items()}
-        for side, t in out.items():
-            result.tables[side] = rows_to_table(t["tokens"], t["weights"], t["sources"], t["lines"],
-                                                t["original"], t["truncated"])
+                result.rejects.append(outcome)
+        result.tables = {side: rows_to_table(rows, self.files) for side, rows in by_side.items()}
         return result
-
-    def _reject(self, result: BatchResult, line: Line, reason: str, detail: str) -> None:
-        result.rejects.append({"file": self.files[line.file_index], "line": line.number,
-                               "reason": reason, "detail": detail, "_file_index": line.file_index})
 
 
 # One BatchWorker per worker process, made by the pool's initializer.
@@ -244,10 +196,10 @@ def _ordered(executor: Executor, tasks: Iterable[tuple], window: int) -> Iterato
         yield pending.popleft().result()
 
 
-def _batches(lines: Iterator[Line], size: int, side_of: Callable[[Line], int | None]) -> Iterator[tuple]:
-    batch: list[Line] = []
-    for line in lines:
-        batch.append(line)
+def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], Side | None]) -> Iterator[tuple]:
+    batch: list[Record] = []
+    for record in records:
+        batch.append(record)
         if len(batch) >= size:
             yield batch, [side_of(x) for x in batch]
             batch = []
@@ -263,65 +215,84 @@ def render_files(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RenderResult:
-    """Render JSONL files into a committed output directory; see the module docstring."""
+    """Render input files (or `-`, stdin) into a committed output directory; see the module docstring."""
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
-    for path in paths:
-        if not path.is_file():
-            raise PipelineError(f"{path}: no such file")
     files = [str(p) for p in paths]
+    try:
+        check_inputs(paths)
+    except ReadError as exc:
+        raise PipelineError(str(exc)) from None
     out_dir = Path(out_dir)
     options = _with_absolute_paths(options)
     _check_sources(options)
-    prepare_output_dir(out_dir, overwrite)
-    side_of = _split_sides(paths, options)
+    with stdin_spooled(paths, options.splitting) as paths:
+        prepare_output_dir(out_dir, overwrite)
+        side_of = _split_sides(paths, options)
+        executor = _start_workers(options, files)
+        try:
+            description = executor.submit(_call_worker, "describe").result()
+            manifest, summary = _write_output(executor, paths, files, out_dir, options, side_of,
+                                              description, progress, overwrite)
+        finally:
+            executor.shutdown(cancel_futures=True)
+    return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
+
+
+def _start_workers(options: RenderOptions, files: list[str]) -> Executor:
     workers = options.workers or default_workers()
     if workers <= 1:
-        executor: Executor = _InlineExecutor(BatchWorker(options, files))
-    else:
-        # Each process tokenizes on one thread; the processes are the parallelism.
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")
-        executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                       initializer=_init_process, initargs=(options, files, os.getpid()))
+        return _InlineExecutor(BatchWorker(options, files))
+    # Each process tokenizes on one thread; the processes are the parallelism.
+    os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                               initializer=_init_process, initargs=(options, files, os.getpid()))
+
+
+def _write_output(executor: Executor, paths: list[Path], files: list[str], out_dir: Path,
+                  options: RenderOptions, side_of: Callable[[Record], Side | None],
+                  description: dict[str, Any], progress: Callable[[int], None] | None,
+                  overwrite: bool) -> tuple[dict, dict]:
+    """Stream the records through the workers into a staged output, then commit it."""
+    splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
+    writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
+    stats = StatsCollector(files, splits)
+    counts = ReadCounts()
+    window = 2 * (options.workers or default_workers())
     try:
-        description = executor.submit(_call_worker, "describe").result()
-        splits = list(SPLIT_NAMES) if options.splitting else ["train"]
-        writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
-        stats = StatsCollector(files, splits)
-        counts = ReadCounts()
-        try:
-            lines = read_lines(paths, counts, options.max_line_bytes, stats)
-            for result in _ordered(executor, _batches(lines, options.batch_lines, side_of), 2 * workers):
-                if result.error:
-                    raise PipelineError(result.error)
-                for side, table in result.tables.items():
-                    writer.write(SPLIT_NAMES[side], table)
-                for reject in result.rejects:
-                    stats.add_reject(reject.pop("_file_index"), reject["reason"])
-                    writer.reject(reject)
-                if result.rows:
-                    stats.add_rows(result.rows)
-                if progress is not None:
-                    progress(counts.bytes)
-            summary = stats.summary()
-            manifest = {
-                "format": "datakit/1",
-                "datakit_version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                **description,
-                "options": options.output_options(),
-                "inputs": [{"path": f, "bytes": p.stat().st_size} for f, p in zip(files, paths)],
-                "summary": {k: summary[k] for k in ("lines_read", "blank_lines", "rows_written", "rejected",
-                                                     "tokens_written", "trainable_tokens_written")},
-                "python": platform.python_version(),
-            }
-            manifest = writer.commit(manifest, summary)
-        except BaseException:
-            writer.abort()
-            raise
-    finally:
-        executor.shutdown(cancel_futures=True)
-    return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
+        records = read_records(paths, counts, options.max_line_bytes)
+        for result in _ordered(executor, _batches(records, options.batch_lines, side_of), window):
+            if result.error:
+                raise PipelineError(result.error)
+            for side, table in result.tables.items():
+                writer.write(str(side), table)
+            for reject in result.rejects:
+                stats.add_reject(reject)
+                writer.reject(reject.to_json(files))
+            if result.measurements:
+                stats.add_rows(result.measurements)
+            if progress is not None:
+                progress(counts.bytes)
+        summary = stats.summary(counts)
+        manifest = {
+            "format": "datakit/1",
+            "datakit_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **description,
+            "options": options.output_options(),
+            "inputs": [{"path": f, "bytes": counts.bytes if f == STDIN else p.stat().st_size}
+                       for f, p in zip(files, paths)],
+            "summary": {k: summary[k] for k in ("lines_read", "blank_lines", "rows_written", "rejected",
+                                                 "tokens_written", "trainable_tokens_written")},
+            "python": platform.python_version(),
+        }
+        return writer.commit(manifest, summary), summary
+    except ReadError as exc:
+        writer.abort()
+        raise PipelineError(str(exc)) from None
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def _with_absolute_paths(options: RenderOptions) -> RenderOptions:
@@ -346,17 +317,17 @@ def _check_sources(options: RenderOptions) -> None:
         raise PipelineError(str(exc)) from None
 
 
-def _split_sides(paths: list[Path], options: RenderOptions) -> Callable[[Line], int | None]:
+def _split_sides(paths: list[Path], options: RenderOptions) -> Callable[[Record], Side | None]:
     if not options.splitting:
-        return lambda line: TRAIN
+        return lambda record: Side.TRAIN
     from .split import plan_split
 
-    plan = plan_split(paths, test_ratio=options.test_ratio if options.test_size is None else None,
-                      test_size=options.test_size, seed=options.seed, group_key=options.group_key,
-                      dedup=options.dedup)
-
-    def side_of(line: Line) -> int | None:
-        side = plan.side(line.file_index, line.number)
-        return None if side is None else (TEST if side == "test" else TRAIN)
-
-    return side_of
+    template = load_template(options.template, options.date_string)
+    try:
+        plan = plan_split(paths, test_ratio=options.test_ratio if options.test_size is None else None,
+                          test_size=options.test_size, seed=options.seed, group_key=options.group_key,
+                          dedup=options.dedup, parser=record_parser(options, template.roles),
+                          max_line_bytes=options.max_line_bytes)
+    except ValueError as exc:  # bad split options, or an unreadable input
+        raise PipelineError(str(exc)) from None
+    return lambda record: plan.side(record.source, record.line)

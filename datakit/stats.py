@@ -9,23 +9,29 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
-# Per-row status codes of rendered rows.
+from .outcome import Outcome, Reason, Reject, Row, Side
+from .read import ReadCounts
+
+# What became of a rendered record (the `status` of its measurement).
 WRITTEN, DROPPED, EMPTIED = 0, 1, 2
-ROW_FIELDS = ("file", "split", "status", "original_length", "length", "trainable_before",
-              "trainable_after", "truncated", "lost_final_end_of_turn", "fell_back_to_right")
+_STATUS = {Reason.TOO_LONG: DROPPED, Reason.NO_TRAINABLE_TOKENS_AFTER_TRUNCATION: EMPTIED}
+_TRUNCATION_FIELDS = ("original_length", "trainable_before", "truncated", "lost_final_end_of_turn",
+                      "fell_back_to_right")
+ROW_FIELDS = ("file", "split", "status", "length", "trainable_after", "reasoning_dropped", *_TRUNCATION_FIELDS)
+SPLITS = tuple(Side)
 HISTOGRAM_EDGES = [0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
 
 
 @dataclass
 class StatsCollector:
+    """Gathers measurements and rejects batch by batch; `summary` is what stats.json holds."""
+
     files: list[str]
     splits: list[str]
-    lines: list[int] = field(default_factory=list)
-    blank: list[int] = field(default_factory=list)
     _rows: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in ROW_FIELDS})
     _rejects: Counter = field(default_factory=Counter)  # (file index, reason) -> count
 
@@ -33,12 +39,12 @@ class StatsCollector:
         for key in ROW_FIELDS:
             self._rows[key].append(rows[key])
 
-    def add_reject(self, file_index: int, reason: str) -> None:
-        self._rejects[(file_index, reason)] += 1
+    def add_reject(self, reject: Reject) -> None:
+        self._rejects[(reject.source, str(reject.reason))] += 1
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, counts: ReadCounts) -> dict[str, Any]:
         rows = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in self._rows.items()}
-        out = _summarize(rows, self._rejects, sum(self.lines), sum(self.blank))
+        out = _summarize(rows, self._rejects, counts.lines, counts.blank)
         if len(self.splits) > 1:
             out["per_split"] = {
                 name: _summarize(_subset(rows, rows["split"] == i), None, None, None)
@@ -49,11 +55,31 @@ class StatsCollector:
                 name: _summarize(
                     _subset(rows, rows["file"] == i),
                     Counter({k: v for k, v in self._rejects.items() if k[0] == i}),
-                    self.lines[i], self.blank[i],
+                    counts.lines_per_file[i], counts.blank_per_file[i],
                 )
                 for i, name in enumerate(self.files)
             }
         return out
+
+
+def measure(outcomes: Iterable[Outcome]) -> dict[str, np.ndarray]:
+    """One measurement per rendered record (rows, and records truncation dropped or emptied),
+    as arrays keyed by ROW_FIELDS, for `StatsCollector.add_rows`."""
+    values: dict[str, list[int]] = {k: [] for k in ROW_FIELDS}
+    for outcome in outcomes:
+        truncation = outcome.truncation
+        if truncation is None:
+            continue
+        written = isinstance(outcome, Row)
+        values["file"].append(outcome.source)
+        values["split"].append(SPLITS.index(outcome.side))
+        values["status"].append(WRITTEN if written else _STATUS[outcome.reason])
+        values["length"].append(len(outcome.tokens) if written else 0)
+        values["trainable_after"].append(outcome.trainable if written else 0)
+        values["reasoning_dropped"].append(outcome.reasoning_dropped if written else 0)
+        for name in _TRUNCATION_FIELDS:
+            values[name].append(getattr(truncation, name))
+    return {k: np.asarray(v, dtype=np.int32) for k, v in values.items()}
 
 
 def _subset(rows: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -98,6 +124,10 @@ def _summarize(rows: dict[str, np.ndarray], rejects: Counter | None, lines: int 
     out["emptied_by_truncation"] = int((rows["status"] == EMPTIED).sum())
     out["turns_fell_back_to_right"] = int((rows["fell_back_to_right"].astype(bool) & written).sum())
     out["lost_final_end_of_turn"] = int((rows["lost_final_end_of_turn"].astype(bool) & written).sum())
+    reasoning_dropped = rows["reasoning_dropped"][written]
+    if reasoning_dropped.any():  # only when it happened: older stats.json files have no such key
+        out["reasoning_dropped"] = {"turns": int(reasoning_dropped.sum()),
+                                    "rows": int(np.count_nonzero(reasoning_dropped))}
     out["tokens_written"] = int(after.sum(dtype=np.int64))
     out["trainable_tokens_before"] = trainable_before
     out["trainable_tokens_written"] = trainable_after
@@ -150,6 +180,12 @@ def _block(stats: dict[str, Any], title: str) -> list[str]:
 def format_stats(stats: dict[str, Any]) -> str:
     """The statistics as a plain-text table (what `render` prints and `datakit stats` shows)."""
     lines = _block(stats, "all inputs")
+    if "reasoning_dropped" in stats:
+        dropped = stats["reasoning_dropped"]
+        lines += ["", f"warning: the template left out the reasoning of {dropped['turns']:,} earlier assistant "
+                      f"turns in {dropped['rows']:,} rows (it rewrites history), so those turns train without "
+                      "the reasoning the model sees when it writes them; --examples per_turn trains each "
+                      "turn as it was generated"]
     for name, sub in stats.get("per_split", {}).items():
         lines += [""] + _block(sub, f"split {name}")
     for name, sub in stats.get("per_file", {}).items():

@@ -128,7 +128,7 @@ def bundle_from_json(
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
         full_json=_definition_without(definition, spec["added_tokens"]) if drop else definition,
-        fast=fast_encoder(asset, asset_name, spec, _byte_level_alphabet()) if asset is not None else None,
+        fast=fast_encoder(asset, asset_name, spec, byte_level_alphabet()) if asset is not None else None,
         control_tokens=control,
         fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,
@@ -165,7 +165,7 @@ def _definition_without(definition: str, added_tokens: list[dict]) -> str:
     return json.dumps(spec, ensure_ascii=False)
 
 
-def _byte_level_alphabet() -> dict[str, int]:
+def byte_level_alphabet() -> dict[str, int]:
     """GPT-2's printable stand-ins for the 256 byte values, as ByteLevel uses them."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     extra = [b for b in range(256) if b not in printable]
@@ -182,7 +182,7 @@ def _token_byte_lengths(spec: dict) -> np.ndarray | None:
             or byte_level[0].get("add_prefix_space") or (normalizer and normalizer.get("type") != "NFC")):
         return None
     vocab = model["vocab"]
-    if not set("".join(vocab)) <= _byte_level_alphabet().keys():
+    if not set("".join(vocab)) <= byte_level_alphabet().keys():
         return None
     lengths = np.zeros(max([*vocab.values(), *(t["id"] for t in spec["added_tokens"])]) + 1, dtype=np.int64)
     lengths[np.fromiter(vocab.values(), np.int64, len(vocab))] = np.fromiter(map(len, vocab), np.int64, len(vocab))

@@ -8,15 +8,20 @@ prompt and re-renders (falling back to `right` when even the last exchange is to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal
+from enum import StrEnum
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .outcome import Truncation
 from .render import Rendered
 
-Policy = Literal["right", "turns", "drop", "error"]
-POLICIES: tuple[str, ...] = ("right", "turns", "drop", "error")
+
+class Policy(StrEnum):
+    RIGHT = "right"
+    TURNS = "turns"
+    DROP = "drop"
+    ERROR = "error"
 
 
 class TooLong(Exception):
@@ -27,51 +32,42 @@ class TooLong(Exception):
         self.length = length
 
 
-@dataclass(frozen=True)
-class Truncation:
-    rendered: Rendered | None  # None: dropped
-    original_length: int
-    original_trainable: int
-    truncated: bool = False
-    turns_dropped: int = 0
-    fell_back_to_right: bool = False
-    lost_final_end_of_turn: bool = False
-
-
 def truncate(
     rendered: Rendered,
     messages: list[dict[str, Any]],
     max_length: int | None,
-    policy: Policy,
+    policy: Policy | str,
     render: Callable[[list[dict[str, Any]]], Rendered],
-) -> Truncation:
-    """Apply `policy` to one rendered conversation; `render` re-renders shortened messages."""
+) -> tuple[Rendered | None, Truncation]:
+    """Apply `policy` to one rendered conversation: what to keep (None: dropped) and what was
+    done. `render` re-renders shortened messages."""
     length = len(rendered.tokens)
-    trainable = rendered.num_trainable
+    trainable = int(np.count_nonzero(rendered.weights[1:]))
     if max_length is None or length <= max_length:
-        return Truncation(rendered, length, trainable)
-    if policy == "error":
+        return rendered, Truncation(length, trainable)
+    policy = Policy(policy)
+    if policy is Policy.ERROR:
         raise TooLong(length, max_length)
-    if policy == "drop":
-        return Truncation(None, length, trainable, truncated=True)
-    if policy == "turns":
+    if policy is Policy.DROP:
+        return None, Truncation(length, trainable, truncated=True)
+    if policy is Policy.TURNS:
         candidate, dropped = rendered, 0
         for dropped, shorter in _without_oldest_exchanges(messages):
             candidate = render(shorter)
             if len(candidate.tokens) <= max_length:
-                return Truncation(candidate, length, trainable, truncated=True, turns_dropped=dropped)
+                return candidate, Truncation(length, trainable, truncated=True, turns_dropped=dropped)
         # Even the last exchange alone is too long: cut it on the right.
         return _keep_prefix(candidate, max_length, length, trainable, dropped, fell_back=True)
     return _keep_prefix(rendered, max_length, length, trainable, 0, fell_back=False)
 
 
 def _keep_prefix(rendered: Rendered, max_length: int, length: int, trainable: int,
-                 dropped: int, fell_back: bool) -> Truncation:
+                 dropped: int, fell_back: bool) -> tuple[Rendered, Truncation]:
     trainable_at = np.flatnonzero(rendered.weights)
     lost_end = bool(trainable_at.size) and int(trainable_at[-1]) >= max_length
     kept = Rendered(rendered.tokens[:max_length], rendered.weights[:max_length])
-    return Truncation(kept, length, trainable, truncated=True, turns_dropped=dropped,
-                      fell_back_to_right=fell_back, lost_final_end_of_turn=lost_end)
+    return kept, Truncation(length, trainable, truncated=True, turns_dropped=dropped,
+                            fell_back_to_right=fell_back, lost_final_end_of_turn=lost_end)
 
 
 def _without_oldest_exchanges(messages: list[dict[str, Any]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:

@@ -29,7 +29,8 @@ from .layout import (DATASET_DICT, DATASET_INFO, LEGACY_STAGING, MANIFEST, REJEC
 from .terminal import printable
 
 FORMAT = "datakit/1"
-__all__ = ["FORMAT", "MANIFEST", "OutputBusy", "OutputError", "OutputWriter", "ShardWriter",
+STAGING = LEGACY_STAGING  # the name `inspect` knows an unfinished datakit 0.1.0 output by
+__all__ = ["FORMAT", "MANIFEST", "STAGING", "OutputBusy", "OutputError", "OutputWriter", "ShardWriter",
            "prepare_output_dir", "sha256_file"]
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from datakit.chat_template import load_template
-from datakit.render import Renderer
+import datakit.tokenizer
+from datakit.render import Renderer, load_template
 from datakit.tokenizer import load_bundled
 
 # Tests never reach a model hub.
@@ -65,3 +65,12 @@ def data_files(tmp_path_factory) -> dict[str, Path]:
         paths[name] = root / f"{name}.jsonl"
         paths[name].write_bytes(gzip.decompress((DATA / f"{name}.jsonl.gz").read_bytes()))
     return paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bundled_tokenizers_load_once():
+    """In-process renders share one loaded copy of each bundled tokenizer (a second each to
+    build); spawned workers still load their own. The tokens are the same either way."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datakit.tokenizer, "load_bundled", bundle)
+        yield

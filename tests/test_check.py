@@ -20,8 +20,6 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-import datakit.pipeline as pipeline
-from conftest import bundle
 from datakit.check import check_output
 from datakit.cli import main
 from datakit.datum import SCHEMA
@@ -35,12 +33,7 @@ def good_output(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("good")
     corpus = make_corpus(directory / "in.jsonl", 120)
     out = directory / "out"
-    pipeline_loader = pipeline.load_tokenizer
-    pipeline.load_tokenizer = lambda name: bundle(name)
-    try:
-        render_files([corpus], out, RenderOptions(workers=1, shard_bytes=64 << 10, batch_lines=16))
-    finally:
-        pipeline.load_tokenizer = pipeline_loader
+    render_files([corpus], out, RenderOptions(workers=1, shard_bytes=64 << 10, batch_lines=16))
     report = check_output(out)
     assert report.ok and report.shards >= 3 and not report.warnings
     return out
@@ -272,12 +265,7 @@ def two_outputs(tmp_path, good_output) -> tuple[Path, Path]:
     shutil.copytree(good_output, a)
     b = tmp_path / "B"
     corpus = make_corpus(tmp_path / "b.jsonl", 7, seed=9)
-    loader = pipeline.load_tokenizer
-    pipeline.load_tokenizer = lambda name: bundle(name)
-    try:
-        render_files([corpus], b, RenderOptions(workers=1))
-    finally:
-        pipeline.load_tokenizer = loader
+    render_files([corpus], b, RenderOptions(workers=1))
     return a, b
 
 

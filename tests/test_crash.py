@@ -26,9 +26,7 @@ from pathlib import Path
 
 import pytest
 
-import datakit.pipeline as pipeline
 import datakit.write as write
-from conftest import bundle
 from datakit.check import check_output
 from datakit.pipeline import PipelineError, RenderOptions, render_files
 from datakit.write import OutputError
@@ -37,14 +35,6 @@ CLI = [sys.executable, "-c", "from datakit.cli import main; main()"]
 SHARD_MB = 1
 KILL_OPTIONS = RenderOptions(workers=1, shard_bytes=SHARD_MB << 20)
 COMMIT_OPTIONS = RenderOptions(workers=1)
-
-
-@pytest.fixture(autouse=True)
-def _shared_tokenizer(monkeypatch):
-    """Load each bundled tokenizer once per session (1.3 s each); the output does not change."""
-    original = pipeline.load_tokenizer
-    monkeypatch.setattr(pipeline, "load_tokenizer",
-                        lambda name: bundle(name) if name in ("llama3", "qwen2.5", "qwen3") else original(name))
 
 
 def run_cli(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -121,12 +111,7 @@ def corpus(tmp_path_factory) -> Path:
 def reference(tmp_path_factory, corpus) -> Path:
     """An uninterrupted in-process render of the corpus (several 1 MiB shards)."""
     out = tmp_path_factory.mktemp("reference") / "out"
-    bundle_loader = pipeline.load_tokenizer
-    pipeline.load_tokenizer = lambda name: bundle(name)
-    try:
-        render_files([corpus], out, KILL_OPTIONS)
-    finally:
-        pipeline.load_tokenizer = bundle_loader
+    render_files([corpus], out, KILL_OPTIONS)
     assert len(list((out / "train").glob("data-*.arrow"))) >= 3
     return out
 
@@ -304,13 +289,8 @@ def commit_inputs(tmp_path_factory) -> dict[str, Path]:
     """An old output and the new input that replaces it, and an uninterrupted render of that input."""
     root = tmp_path_factory.mktemp("commit")
     inputs = {"old": make_corpus(root / "old.jsonl", 6, seed=2), "new": make_corpus(root / "new.jsonl", 9, seed=3)}
-    loader = pipeline.load_tokenizer
-    pipeline.load_tokenizer = lambda name: bundle(name)
-    try:
-        render_files([inputs["old"]], root / "old-out", COMMIT_OPTIONS)
-        render_files([inputs["new"]], root / "new-out", COMMIT_OPTIONS)
-    finally:
-        pipeline.load_tokenizer = loader
+    render_files([inputs["old"]], root / "old-out", COMMIT_OPTIONS)
+    render_files([inputs["new"]], root / "new-out", COMMIT_OPTIONS)
     return {**inputs, "old-out": root / "old-out", "new-out": root / "new-out"}
 
 

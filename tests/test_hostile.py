@@ -18,24 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import datakit.pipeline as pipeline
-from conftest import bundle
 from datakit.check import check_output
 from datakit.pipeline import BatchWorker, RenderOptions, render_files
-from datakit.read import Line, ReadCounts, read_lines
+from datakit.outcome import Side
+from datakit.read import ReadCounts, Record, read_records
 
 CLI = [sys.executable, "-c", "from datakit.cli import main; main()"]
 MiB = 1 << 20
 ROW = None  # expected outcome: a written row
 BLANK = "blank"  # expected outcome: a skipped, counted blank line
-
-
-@pytest.fixture(autouse=True)
-def _shared_tokenizer(monkeypatch):
-    """Load each bundled tokenizer once per session (1.3 s each); the output does not change."""
-    original = pipeline.load_tokenizer
-    monkeypatch.setattr(pipeline, "load_tokenizer",
-                        lambda name: bundle(name) if name in ("llama3", "qwen2.5", "qwen3") else original(name))
 
 
 def good(i: int, content: str | None = None) -> bytes:
@@ -97,7 +88,14 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("content_null", conv({"role": "user", "content": None}, A), "bad_content_type"),
     ("content_number", conv(U, {"role": "assistant", "content": 3.5}), "bad_content_type"),
     ("content_object", conv({"role": "user", "content": {"text": "hi"}}, A), "bad_content_type"),
-    ("content_list", conv({"role": "user", "content": [{"type": "text", "text": "hi"}]}, A), "bad_content_type"),
+    ("content_text_parts", conv({"role": "user", "content": [{"type": "text", "text": "hi"}]}, A), ROW),
+    ("content_image_part", conv({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}, A),
+     "unsupported_content_part"),
+    ("content_part_string", conv({"role": "user", "content": ["hi"]}, A), "unsupported_content_part"),
+    ("tool_calls_on_user", conv({"role": "user", "content": "x", "tool_calls": [{"name": "f"}]}, A), "bad_tool_calls"),
+    ("tool_arguments_not_json", conv(U, {"role": "assistant", "content": None, "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": "{oops"}}]}), "bad_tool_arguments"),
+    ("tools_not_a_list", b'{"tools": 3, "messages": [' + conv(U, A)[len(b'{"messages": ['):], "bad_tools"),
     ("content_bool", conv({"role": "user", "content": True}, A), "bad_content_type"),
     ("deep_array", b"[" * 100_000 + b"]" * 100_000, "invalid_json"),
     ("deep_in_messages", b'{"messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "invalid_json"),
@@ -252,7 +250,7 @@ def test_a_too_long_line_is_never_held_in_memory(tmp_path):
     counts = ReadCounts()
     tracemalloc.start()
     try:
-        lines = [(line.number, line.raw is None) for line in read_lines([path], counts, max_line_bytes=MiB)]
+        lines = [(r.line, r.raw is None) for r in read_records([path], counts, max_line_bytes=MiB)]
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -289,8 +287,9 @@ def test_a_million_character_message_is_truncated_not_fatal(tmp_path):
 TEN_MILLION = r"""
 import json, sys, time
 import datakit.pipeline as pipeline
-tokenizer = pipeline.load_tokenizer("llama3")
-pipeline.load_tokenizer = lambda name: tokenizer
+import datakit.render.renderer as renderer
+tokenizer = renderer.load_tokenizer("llama3")
+renderer.load_tokenizer = lambda name: tokenizer
 print("ready", flush=True)
 started = time.perf_counter()
 result = pipeline.render_files([sys.argv[1]], sys.argv[2], pipeline.RenderOptions(workers=1))
@@ -406,23 +405,20 @@ def test_hostile_corpus_in_parallel_matches_serial_byte_for_byte(tmp_path, corpu
 
 # -- property-based ---------------------------------------------------------------------------
 
-_WORKER: dict[str, BatchWorker] = {}
-
-
+@pytest.fixture(scope="module")
 def worker() -> BatchWorker:
-    if "w" not in _WORKER:
-        _WORKER["w"] = BatchWorker(RenderOptions(workers=1, max_length=64), ["f.jsonl"])
-    return _WORKER["w"]
+    return BatchWorker(RenderOptions(workers=1, max_length=64), ["f.jsonl"])
 
 
-def _one_outcome(raw: bytes) -> None:
-    result = worker().process([Line(0, 7, raw)], [0])
+def _one_outcome(worker: BatchWorker, raw: bytes) -> None:
+    result = worker.process([Record(0, 7, raw)], [Side.TRAIN])
     assert result.error is None
     rows = sum(t.num_rows for t in result.tables.values())
     assert len(result.rejects) + rows == 1
     for r in result.rejects:
-        assert r["line"] == 7 and r["reason"] and r["detail"]
-        json.dumps(r, ensure_ascii=False).encode("utf-8")  # rejects.jsonl can always hold it
+        line = r.to_json(worker.files)
+        assert line["line"] == 7 and line["reason"] and line["detail"]
+        json.dumps(line, ensure_ascii=False).encode("utf-8")  # rejects.jsonl can always hold it
 
 
 _text = st.text(max_size=30)
@@ -439,21 +435,21 @@ _settings = settings(max_examples=300, deadline=None, derandomize=True,
 
 @_settings
 @given(st.binary(max_size=200))
-def test_any_bytes_give_exactly_one_outcome(raw):
-    _one_outcome(raw)
+def test_any_bytes_give_exactly_one_outcome(worker, raw):
+    _one_outcome(worker, raw)
 
 
 @_settings
 @given(_record)
-def test_any_json_value_gives_exactly_one_outcome(record):
-    _one_outcome(json.dumps(record).encode())
+def test_any_json_value_gives_exactly_one_outcome(worker, record):
+    _one_outcome(worker, json.dumps(record).encode())
 
 
 @_settings
 @given(_record, st.integers(0, 4), st.binary(max_size=8))
-def test_damaged_json_gives_exactly_one_outcome(record, cut, noise):
+def test_damaged_json_gives_exactly_one_outcome(worker, record, cut, noise):
     raw = json.dumps(record).encode()
-    _one_outcome(raw[: max(0, len(raw) - cut)] + noise)
+    _one_outcome(worker, raw[: max(0, len(raw) - cut)] + noise)
 
 
 _LINE_POOL = [raw for _, raw, _ in CASES] + [good(i) for i in range(10)]

@@ -14,14 +14,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from datakit import inspect as dk_inspect
+from datakit.inspect import command as dk_inspect
 from datakit.inspect import (
     CONTROL_STYLE,
     TRAINED_STYLE,
     UNTRAINED_STYLE,
     InspectedRow,
     InspectError,
-    get_tokenizer,
     inspect_command,
     load_jsonl_rows,
     load_output_tokenizer,
@@ -34,7 +33,7 @@ from datakit.inspect import (
 )
 from datakit.pipeline import RenderOptions, render_files
 
-from conftest import golden_rows
+from conftest import bundle, golden_rows
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
@@ -63,14 +62,11 @@ MIXED_LINES = [
 
 
 def load_bundled(name: str):
-    return get_tokenizer(name)  # bundled tokenizers take seconds to build: once per session
+    return bundle(name)  # bundled tokenizers take seconds to build: once per session
 
 
 def render(paths, out, options):
-    # The render's worker builds its own tokenizer; hand it the cached one to keep tests fast.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("datakit.pipeline.load_tokenizer", get_tokenizer, raising=False)
-        render_files(paths, out, options)
+    render_files(paths, out, options)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import bundle, data_rows, golden_rows, renderer
-from datakit.chat_template import GENERATION_START, load_template
-from datakit.render import ByteLayout, Renderer, RenderError, _weigh_by_bytes
+from datakit.render import Renderer, RenderError, load_template
+from datakit.render.chat_template import GENERATION_START
+from datakit.render.layout import ByteLayout, weigh_by_bytes
 from datakit.tokenizer import load_tokenizer
 
 # (golden engine, golden template dir, datakit template)
@@ -118,7 +119,8 @@ def test_conversation_without_assistant_has_no_trainable_token():
     ],
 )
 def test_tagged_templates_render_the_official_text(template, official):
-    from datakit.chat_template import ChatTemplate, builtin_template_source
+    from datakit.render.catalog import builtin_template_source
+    from datakit.render.chat_template import ChatTemplate
 
     tagged = load_template(template)
     untagged = ChatTemplate("official", builtin_template_source(f"official/{official}"), None,
@@ -140,7 +142,7 @@ def test_tagged_templates_render_the_official_text(template, official):
 def test_official_templates_are_byte_exact_copies():
     import hashlib
 
-    from datakit.chat_template import builtin_template_source
+    from datakit.render.catalog import builtin_template_source
 
     expected = {
         "meta-llama-Llama-3.1-8B-Instruct.jinja": "e10ca381b1ccc5cf9db52e371f3b6651576caee0a630b452e2816b2d404d4b65",
@@ -166,7 +168,7 @@ def test_user_template_file_with_generation_tags(tmp_path):
 
 
 def test_user_template_without_generation_tags_is_refused(tmp_path):
-    from datakit.chat_template import TemplateError
+    from datakit.render import TemplateError
 
     path = tmp_path / "plain.jinja"
     path.write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
@@ -280,7 +282,7 @@ def test_tokenizer_that_rewrites_text_falls_back_to_pieces(tmp_path):
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
     text = stripping.render_text(messages)
     ids = stripping.tokenizer.full.encode(text, add_special_tokens=False).ids
-    [placed] = _weigh_by_bytes([ids], stripping.tokenizer.token_bytes, [ByteLayout([text], [], len(text.encode()))])
+    [placed] = weigh_by_bytes([ids], stripping.tokenizer.token_bytes, [ByteLayout([text], [], len(text.encode()))])
     assert placed is None  # the "\n" after <|im_end|> is gone: the bytes do not add up
     got, expected = stripping.render(messages), with_offsets.render(messages)
     np.testing.assert_array_equal(got.tokens, expected.tokens)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from datakit.split import SplitPlan, plan_split, split_command, write_split
+from datakit.cli import split as split_command
+from datakit.split import SplitPlan, plan_split, write_split
 
 
 
@@ -272,11 +273,11 @@ def test_invalid_and_blank_lines(tmp_path):
     assert [ex["line"] for ex in s.invalid_examples] == [4, 5, 6, 7, 8, 9]
     assert all(ex["file"] == str(path) for ex in s.invalid_examples)
     reasons = " | ".join(ex["reason"] for ex in s.invalid_examples)
-    for word in ("not valid JSON", "not a JSON object", "no 'messages'", "not a list",
-                 "message 0 is not an object", "UTF-8"):
+    for word in ("invalid_json", "not_an_object", "missing_messages", "messages_not_a_list",
+                 "message_not_an_object", "invalid_utf8"):
         assert word in reasons
     assert [plan.side(0, n) for n in range(2, 10)] == [None] * 8
-    assert "mixed.jsonl:4: not valid JSON" in s.format()
+    assert "mixed.jsonl:4: invalid_json" in s.format()
 
     write_split([path], tmp_path / "out", plan)
     sides = read_sides(tmp_path / "out")

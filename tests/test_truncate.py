@@ -28,11 +28,11 @@ def test_right_keeps_the_prefix_with_its_weights(template):
     messages = _conversation(4)
     full = r.render(messages)
     limit = len(full.tokens) - 7
-    cut = truncate(full, messages, limit, "right", r.render)
+    kept, cut = truncate(full, messages, limit, "right", r.render)
     assert cut.truncated and cut.original_length == len(full.tokens)
-    assert len(cut.rendered.tokens) == limit
-    np.testing.assert_array_equal(cut.rendered.tokens, full.tokens[:limit])
-    np.testing.assert_array_equal(cut.rendered.weights, full.weights[:limit])
+    assert len(kept.tokens) == limit
+    np.testing.assert_array_equal(kept.tokens, full.tokens[:limit])
+    np.testing.assert_array_equal(kept.weights, full.weights[:limit])
     assert cut.lost_final_end_of_turn
 
 
@@ -42,8 +42,8 @@ def test_fitting_rows_are_untouched(template):
     messages = _conversation(2)
     full = r.render(messages)
     for limit in (len(full.tokens), None):
-        cut = truncate(full, messages, limit, "right", r.render)
-        assert not cut.truncated and cut.rendered is full
+        kept, cut = truncate(full, messages, limit, "right", r.render)
+        assert not cut.truncated and kept is full
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -53,11 +53,11 @@ def test_turns_drops_oldest_whole_exchanges_and_keeps_the_system_prompt(template
     full = r.render(messages)
     last_two = r.render(messages[:1] + messages[5:])
     limit = len(last_two.tokens) + 3  # fits two exchanges, not three
-    cut = truncate(full, messages, limit, "turns", r.render)
+    kept, cut = truncate(full, messages, limit, "turns", r.render)
     assert cut.truncated and cut.turns_dropped == 2 and not cut.fell_back_to_right
     # A re-render of whole messages, never a cut inside one.
-    np.testing.assert_array_equal(cut.rendered.tokens, last_two.tokens)
-    np.testing.assert_array_equal(cut.rendered.weights, last_two.weights)
+    np.testing.assert_array_equal(kept.tokens, last_two.tokens)
+    np.testing.assert_array_equal(kept.weights, last_two.weights)
     assert not cut.lost_final_end_of_turn
 
 
@@ -67,9 +67,9 @@ def test_turns_falls_back_to_right_when_the_last_exchange_is_too_long(template):
     messages = _conversation(3, words=200)
     full = r.render(messages)
     last = r.render(messages[:1] + messages[5:])
-    cut = truncate(full, messages, 60, "turns", r.render)
+    kept, cut = truncate(full, messages, 60, "turns", r.render)
     assert cut.fell_back_to_right and cut.turns_dropped == 2
-    np.testing.assert_array_equal(cut.rendered.tokens, last.tokens[:60])
+    np.testing.assert_array_equal(kept.tokens, last.tokens[:60])
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -77,7 +77,7 @@ def test_drop_and_error(template):
     r = renderer(template)
     messages = _conversation(2)
     full = r.render(messages)
-    assert truncate(full, messages, 10, "drop", r.render).rendered is None
+    assert truncate(full, messages, 10, "drop", r.render)[0] is None
     with pytest.raises(TooLong):
         truncate(full, messages, 10, "error", r.render)
 
@@ -141,6 +141,6 @@ def test_turns_with_a_single_exchange_cuts_it_on_the_right(template):
     r = renderer(template)
     messages = _conversation(1, words=200)
     full = r.render(messages)
-    cut = truncate(full, messages, 50, "turns", r.render)
+    kept, cut = truncate(full, messages, 50, "turns", r.render)
     assert cut.fell_back_to_right and cut.turns_dropped == 0
-    np.testing.assert_array_equal(cut.rendered.tokens, full.tokens[:50])
+    np.testing.assert_array_equal(kept.tokens, full.tokens[:50])

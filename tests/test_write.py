@@ -19,8 +19,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import datakit.pipeline as pipeline
-from conftest import bundle
 from datakit.check import check_output
 from datakit.cli import main
 from datakit.layout import OutputState, output_state
@@ -31,11 +29,6 @@ from datakit.write import OutputError
 from test_crash import CLI, beside, make_corpus, stray_files, tree
 
 OPTIONS = RenderOptions(workers=1)
-
-
-@pytest.fixture(autouse=True)
-def _shared_tokenizer(monkeypatch):
-    monkeypatch.setattr(pipeline, "load_tokenizer", lambda name: bundle(name))
 
 
 @pytest.fixture(scope="module")

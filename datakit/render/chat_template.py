@@ -1,11 +1,21 @@
-"""Chat templates: load a Jinja2 chat template and render a conversation to marked-up text.
+"""Chat templates: compile a Jinja2 chat template and render a conversation to marked-up text.
 
 Templates run in the environment Hugging Face `transformers` uses (sandboxed, `trim_blocks`,
 `lstrip_blocks`, `raise_exception`, `tojson`, `strftime_now`), so the text is byte-identical
-to `apply_chat_template`. Two markers ride along in the text and are removed by the renderer:
-`{% generation %}` blocks are wrapped in GENERATION_START/END (what is trainable), and
-datakit's own templates may emit ENCODE_BOUNDARY where the text must be tokenized in two
-pieces (tinker-cookbook tokenizes each message's header and body separately).
+to `apply_chat_template`. The built-in templates are listed in `catalog`.
+
+Marker protocol. The rendered text carries characters from Unicode's supplementary private-use
+plane that no tokenizer sees; the renderer reads and removes them:
+
+| character | written by | means |
+|---|---|---|
+| GENERATION_START U+F0000 | `{% generation %}` | trainable text starts (one assistant turn's span) |
+| GENERATION_END U+F0001 | `{% endgeneration %}` | trainable text ends |
+| ENCODE_BOUNDARY U+F0002 | `{{ encode_boundary }}` in datakit's cookbook templates | tokenize the text before and after separately (tinker-cookbook encodes header and body apart) |
+| ESCAPE U+F0003 + one character U+F0100+i | the renderer's escaper, inside message fields | stands for the i-th string message text may not hold verbatim (a marker, or a control token such as `<|im_end|>`); turned back into that text after tokenizing |
+
+So a template can only mark what *it* writes, and message text can neither forge a marker nor a
+control token (see `escape`).
 """
 
 from __future__ import annotations
@@ -15,7 +25,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -23,16 +32,12 @@ from jinja2 import nodes
 from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
 # Supplementary private-use characters: reserved for datakit's markers and content escapes.
 GENERATION_START = "\U000f0000"
 GENERATION_END = "\U000f0001"
 ENCODE_BOUNDARY = "\U000f0002"
 ESCAPE = "\U000f0003"
 MARKERS = (GENERATION_START, GENERATION_END, ENCODE_BOUNDARY, ESCAPE)
-
-DEFAULT_DATE_STRING = "26 Jul 2024"
 
 
 class TemplateError(ValueError):
@@ -108,61 +113,32 @@ class ChatTemplate:
     bos_token: str | None = None
     roles: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
     variables: tuple[tuple[str, Any], ...] = ()
+    renders_reasoning: bool | None = None  # None: decided from the source
 
     @cached_property
     def compiled(self) -> jinja2.Template:
         return compile_template(self.source)
 
-    def render(self, messages: list[dict[str, Any]]) -> str:
-        """The conversation as the template writes it for training (no generation prompt)."""
+    @property
+    def writes_reasoning(self) -> bool:
+        """Whether the template can write an assistant message's `reasoning_content` at all."""
+        if self.renders_reasoning is not None:
+            return self.renders_reasoning
+        return "reasoning_content" in self.source or "thinking" in self.source
+
+    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
+        """The conversation as the template writes it for training (no generation prompt), the
+        way `apply_chat_template(messages, tools=tools)` calls it."""
         try:
             return self.compiled.render(
                 messages=messages,
+                tools=tools,
                 add_generation_prompt=False,
                 bos_token=self.bos_token or "",
                 **dict(self.variables),
             )
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template error: {exc}") from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+                ZeroDivisionError, RecursionError, MemoryError) as exc:
             raise TemplateError(f"template error: {exc.__class__.__name__}: {exc}") from None
-
-
-_LLAMA_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython"})
-
-# name -> (template file, tokenizer, bos token, roles, pass a date_string)
-BUILTIN: dict[str, tuple[str, str, str | None, frozenset[str], bool]] = {
-    "llama3": ("llama3.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, True),
-    "llama3.2": ("llama3.2.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, True),
-    "qwen2.5": ("qwen2.5.jinja", "qwen2.5", None, frozenset({"system", "user", "assistant", "tool"}), False),
-    "qwen3": ("qwen3.jinja", "qwen3", None, frozenset({"system", "user", "assistant", "tool"}), False),
-    "llama3-cookbook": ("llama3-cookbook.jinja", "llama3", "<|begin_of_text|>", frozenset({"system", "user", "assistant", "tool"}), False),
-    "qwen3-cookbook": ("qwen3-cookbook.jinja", "qwen3", None, frozenset({"system", "user", "assistant", "tool"}), False),
-}
-
-
-def builtin_template_source(file_name: str) -> str:
-    return (PACKAGE_DIR / "templates" / file_name).read_text(encoding="utf-8")
-
-
-def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> ChatTemplate:
-    """A built-in chat format by name, or a Jinja file marked up with `{% generation %}`."""
-    if name_or_path in BUILTIN:
-        file_name, tokenizer, bos, roles, dated = BUILTIN[name_or_path]
-        variables = (("date_string", date_string),) if dated else ()
-        return ChatTemplate(name_or_path, builtin_template_source(file_name), tokenizer, bos,
-                            roles, variables)
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise TemplateError(
-            f"unknown template {name_or_path!r}: use one of {', '.join(BUILTIN)} or a .jinja file"
-        )
-    source = path.read_text(encoding="utf-8")
-    if "generation" not in source or "endgeneration" not in source:
-        raise TemplateError(
-            f"{path}: the template marks nothing trainable; wrap each assistant turn's "
-            "content and end-of-turn token in {% generation %}...{% endgeneration %}"
-        )
-    template = ChatTemplate(path.name, source, None, None, variables=(("date_string", date_string),))
-    template.compiled  # fail on syntax errors now, not on the first row
-    return template

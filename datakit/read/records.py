@@ -1,0 +1,74 @@
+"""Parse and validate one input record into a `Conversation`, or raise `Invalid` with the reason.
+
+This is the one definition of a valid record: `render`, `split`, `inspect` and the Python API
+all parse through `RecordParser`, so they agree on which records count and what they hold.
+A record is decoded (JSONL bytes) or taken as it is (a JSON array element already parsed, a
+Parquet row), its form is turned into messages (`forms`), and the messages and tools are
+normalized (`normalize`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..outcome import Invalid, Reason
+from .forms import Form, to_messages
+from .normalize import normalize_messages, normalize_tools
+from .sources import Record
+
+# Roles any built-in template takes; what `split` accepts when it knows no template.
+ALL_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython"})
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A valid record: normalized messages and tools, and the whole record (for `--group-key`)."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordParser:
+    """Parses records of `form` (auto: detected per record) for a template that takes `roles`."""
+
+    roles: frozenset[str] = ALL_ROLES
+    form: Form = Form.AUTO
+    messages_key: str = "messages"
+
+    def parse(self, record: Record) -> Conversation:
+        """The record's conversation; raises `Invalid`."""
+        if record.problem is not None:
+            raise Invalid(*record.problem)
+        if record.value is not None:
+            return self.parse_value(record.value)
+        return self.parse_value(_decode_json(record.raw))
+
+    def parse_value(self, value: Any) -> Conversation:
+        """A decoded record (a dict) as a conversation; raises `Invalid`."""
+        if not isinstance(value, dict):
+            raise Invalid(Reason.NOT_AN_OBJECT, f"the record is a JSON {_json_kind(value)}, not an object")
+        messages = normalize_messages(to_messages(value, Form(self.form), self.messages_key), self.roles)
+        return Conversation(messages, normalize_tools(value.get("tools")), value)
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _decode_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid(Reason.INVALID_UTF8, f"byte {exc.start}: not UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Invalid(Reason.INVALID_JSON, f"{exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise Invalid(Reason.INVALID_JSON, "nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer too long to convert
+        raise Invalid(Reason.INVALID_JSON, str(exc)[:200]) from None

@@ -1,0 +1,61 @@
+"""The built-in chat formats (templates/*.jinja) and how a template name or file is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .chat_template import ChatTemplate, TemplateError
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATE_STRING = "26 Jul 2024"  # the Llama 3.1 template's own default
+
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+_LLAMA_ROLES = _ROLES | {"ipython"}
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in chat format: its template file (generation-tagged) and what goes with it."""
+
+    file: str
+    tokenizer: str
+    bos_token: str | None = None
+    roles: frozenset[str] = _ROLES
+    dated: bool = False  # the template stamps `date_string` into its system header
+    reasoning: bool = False  # the template writes `reasoning_content`
+
+
+BUILTIN: dict[str, Builtin] = {
+    "llama3": Builtin("llama3.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, dated=True),
+    "llama3.2": Builtin("llama3.2.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, dated=True),
+    "qwen2.5": Builtin("qwen2.5.jinja", "qwen2.5"),
+    "qwen3": Builtin("qwen3.jinja", "qwen3", reasoning=True),
+    "llama3-cookbook": Builtin("llama3-cookbook.jinja", "llama3", "<|begin_of_text|>"),
+    "qwen3-cookbook": Builtin("qwen3-cookbook.jinja", "qwen3", reasoning=True),
+}
+
+
+def builtin_template_source(file_name: str) -> str:
+    return (PACKAGE_DIR / "templates" / file_name).read_text(encoding="utf-8")
+
+
+def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> ChatTemplate:
+    """A built-in chat format by name, or a Jinja file marked up with `{% generation %}`."""
+    builtin = BUILTIN.get(name_or_path)
+    if builtin is not None:
+        variables = (("date_string", date_string),) if builtin.dated else ()
+        return ChatTemplate(name_or_path, builtin_template_source(builtin.file), builtin.tokenizer,
+                            builtin.bos_token, builtin.roles, variables, builtin.reasoning)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise TemplateError(f"unknown template {name_or_path!r}: use one of {', '.join(BUILTIN)} or a .jinja file")
+    source = path.read_text(encoding="utf-8")
+    if "generation" not in source or "endgeneration" not in source:
+        raise TemplateError(
+            f"{path}: the template marks nothing trainable; wrap each assistant turn's "
+            "content and end-of-turn token in {% generation %}...{% endgeneration %}"
+        )
+    template = ChatTemplate(path.name, source, None, None, variables=(("date_string", date_string),))
+    template.compiled  # fail on syntax errors now, not on the first row
+    return template

@@ -1,0 +1,114 @@
+"""Weigh tokens by byte position: the whole-text path for byte-level BPE tokenizers.
+
+A conversation's marked text becomes the text to encode (markers removed) plus the byte ranges
+that are trainable. After encoding, each token covers a fixed number of bytes (its id's byte
+length), so its position is known without offsets, and a token is trainable if any of its
+bytes lies in a trainable range: Hugging Face's `return_assistant_tokens_mask` rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import chain
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START
+
+MARKER_SPLIT = re.compile(f"([{GENERATION_START}{GENERATION_END}{ENCODE_BOUNDARY}])")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One rendered conversation: unshifted token ids and their weights (0.0 or 1.0)."""
+
+    tokens: np.ndarray  # int32
+    weights: np.ndarray  # float32
+    reasoning_dropped: int = 0  # assistant turns whose reasoning the template left out
+
+    @property
+    def num_trainable(self) -> int:
+        return int(np.count_nonzero(self.weights))
+
+
+class ByteLayout(NamedTuple):
+    """A conversation's text ready to encode whole, and where its trainable bytes are."""
+
+    texts: list[str]  # encoded one after another (more than one at encode boundaries)
+    intervals: list[tuple[int, int]]  # trainable [start, end) byte ranges
+    num_bytes: int
+
+
+def byte_layout(text: str, span_flags: list[float] | None,
+                changes_under_normalizer: Callable[[str], bool]) -> ByteLayout | None:
+    """Marked text as texts to encode and trainable byte ranges, markers removed.
+
+    `span_flags` gives each generation span's weight (None: all trainable). None when byte
+    positions in the text would not be byte positions in the tokens (text the tokenizer's
+    normalizer would change).
+    """
+    parts = MARKER_SPLIT.split(text)
+    in_ascii = text.isascii()
+    texts: list[str] = []
+    current: list[str] = []
+    intervals: list[tuple[int, int]] = []
+    pos = opened = 0
+    trainable = False
+    span = -1
+    for k, part in enumerate(parts):
+        if k % 2 == 0:  # text between markers
+            if part:
+                current.append(part)
+                pos += len(part) if in_ascii else len(part.encode("utf-8"))
+            continue
+        if trainable and pos > opened:
+            intervals.append((opened, pos))
+        if part == GENERATION_START:
+            span += 1
+            trainable, opened = span_flags is None or bool(span_flags[span]), pos
+        elif part == GENERATION_END:
+            trainable = False
+        else:  # ENCODE_BOUNDARY
+            texts.append("".join(current))
+            current = []
+    if trainable and pos > opened:
+        intervals.append((opened, pos))
+    texts.append("".join(current))
+    if not in_ascii and any(map(changes_under_normalizer, texts)):
+        return None
+    return ByteLayout(texts, intervals, pos)
+
+
+def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray,
+                   layouts: list[ByteLayout]) -> list[Rendered | None]:
+    """Rows from the ids of their encoded texts (in order), weighted in one pass for the batch.
+
+    A row whose tokens do not add up to its text's bytes (a tokenizer that strips or rewrites
+    text) comes back as None.
+    """
+    num_segments = np.fromiter(map(len, segment_ids), np.int64, len(segment_ids))
+    tokens = np.fromiter(chain.from_iterable(segment_ids), np.int32, int(num_segments.sum()))
+    lengths = token_bytes[tokens]
+    ends = np.cumsum(lengths)  # byte offsets over the whole batch
+    starts = ends - lengths
+    first_segment = np.cumsum([0, *(len(layout.texts) for layout in layouts)])
+    segment_bounds = np.concatenate([[0], np.cumsum(num_segments)])
+    row_bounds = segment_bounds[first_segment]  # token index where each row starts / ends
+    byte_bounds = np.concatenate([[0], ends])[row_bounds]
+    ok = np.diff(byte_bounds) == np.fromiter((layout.num_bytes for layout in layouts), np.int64, len(layouts))
+
+    marks = np.zeros(len(tokens) + 1, dtype=np.int32)
+    rows = [r for r, layout in enumerate(layouts) if ok[r] for _ in layout.intervals]
+    if rows:
+        spans = np.array([span for r, layout in enumerate(layouts) if ok[r] for span in layout.intervals],
+                         dtype=np.int64)
+        base = byte_bounds[rows]
+        np.add.at(marks, np.searchsorted(ends, base + spans[:, 0], "right"), 1)
+        np.add.at(marks, np.searchsorted(starts, base + spans[:, 1], "left"), -1)
+    weights = (np.cumsum(marks[:-1]) > 0).astype(np.float32)
+    return [
+        Rendered(tokens[a:b], weights[a:b]) if good else None
+        for a, b, good in zip(row_bounds[:-1].tolist(), row_bounds[1:].tolist(), ok.tolist())
+    ]

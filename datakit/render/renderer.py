@@ -1,0 +1,217 @@
+"""Render conversations into token ids and per-token loss weights, a batch at a time.
+
+A conversation is rendered by its chat template into text carrying markers (the table in
+`chat_template`) around what is trainable. Normally the markers are removed and every
+conversation of the batch is tokenized whole, exactly as Hugging Face tokenizes it, and its
+tokens are weighted by byte position (`layout`). Message text never becomes a control token
+unless `parse_special_tokens` is set: a conversation whose messages held control-token strings
+had them escaped (`escape`) and is encoded in pieces instead (`pieces`), as are conversations of
+tokenizers that are not byte-level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from enum import StrEnum
+from typing import Any, Sequence
+
+from ..outcome import Invalid, Reason
+from ..read import Conversation, RecordParser
+from ..tokenizer import TokenizerBundle, load_tokenizer
+from .catalog import DEFAULT_DATE_STRING, load_template
+from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, ChatTemplate, TemplateError
+from .escape import Escaper, alternation
+from .layout import ByteLayout, Rendered, byte_layout, weigh_by_bytes
+from .pieces import PieceEncoder
+
+
+class TrainOn(StrEnum):
+    """Which assistant messages are trainable (a message's own `trainable` key wins)."""
+
+    ALL_ASSISTANT = "all_assistant"
+    LAST_ASSISTANT = "last_assistant"
+
+
+class RenderError(Invalid):
+    """A conversation that cannot be rendered (becomes a reject with `reason`)."""
+
+
+Renderable = Conversation | list | dict  # a parsed conversation, a list of messages, or a record
+
+
+class Renderer:
+    """Turns conversations into (tokens, weights) with one chat template and one tokenizer.
+
+    `drop_reasoning` removes `reasoning_content` before rendering; without it, reasoning on a
+    template that never writes any is a `reasoning_dropped` reject rather than lost unseen.
+    """
+
+    def __init__(self, template: ChatTemplate, tokenizer: TokenizerBundle, *,
+                 train_on: TrainOn | str = TrainOn.ALL_ASSISTANT, parse_special_tokens: bool = False,
+                 drop_reasoning: bool = False):
+        if template.bos_token is None and tokenizer.bos_token:
+            template = dataclasses.replace(template, bos_token=tokenizer.bos_token)
+        self.template = template
+        self.tokenizer = tokenizer
+        self.train_on = TrainOn(train_on)
+        self.parse_special_tokens = parse_special_tokens
+        self.drop_reasoning = drop_reasoning
+        self.parser = RecordParser(template.roles)
+        self.escaper = Escaper(tokenizer.control_tokens, parse_special_tokens)
+        control_split = re.compile(alternation([*tokenizer.control_tokens, GENERATION_START, GENERATION_END,
+                                                ENCODE_BOUNDARY]))
+        self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, self._changes_under_normalizer)
+
+    def render(self, conversation: Renderable) -> Rendered:
+        """Render one conversation; raises RenderError."""
+        result = self.render_batch([conversation])[0]
+        if isinstance(result, RenderError):
+            raise result
+        return result
+
+    def render_text(self, conversation: Renderable) -> str:
+        """The exact text the template produces (markers removed, content unescaped)."""
+        conversation = self.conversation(conversation)
+        text = self.template.render(self.escaper.escape_messages(self._messages(conversation)),
+                                    self.escaper.escape(conversation.tools))
+        for marker in MARKERS[:3]:
+            text = text.replace(marker, "")
+        return self.escaper.unescape(text)
+
+    def conversation(self, item: Renderable) -> Conversation:
+        """`item` parsed and normalized as `datakit render` reads records (raises RenderError)."""
+        if isinstance(item, Conversation):
+            return item
+        try:
+            return self.parser.parse_value({"messages": item} if isinstance(item, list) else item)
+        except Invalid as exc:
+            raise RenderError(exc.reason, exc.detail) from None
+
+    def render_batch(self, conversations: Sequence[Renderable]) -> list[Rendered | RenderError]:
+        """Render many conversations, tokenizing all their text in one batch call."""
+        results: list[Rendered | RenderError | None] = [None] * len(conversations)
+        marked: dict[int, tuple[str, list[float] | None]] = {}
+        dropped: dict[int, int] = {}
+        whole: list[tuple[int, ByteLayout]] = []
+        in_pieces: list[int] = []
+        for i, item in enumerate(conversations):
+            try:
+                text, span_flags, escaped, dropped[i] = self._render_marked(self.conversation(item))
+            except RenderError as exc:
+                results[i] = exc
+                continue
+            marked[i] = text, span_flags
+            layout = None
+            if not escaped and self.tokenizer.token_bytes is not None:
+                layout = byte_layout(text, span_flags, self._changes_under_normalizer)
+            if layout is None:
+                in_pieces.append(i)
+            else:
+                whole.append((i, layout))
+        if whole:
+            texts = [t for _, layout in whole for t in layout.texts]
+            placed = weigh_by_bytes(self.tokenizer.encode_whole(texts), self.tokenizer.token_bytes,
+                                    [layout for _, layout in whole])
+            for (i, _), rendered in zip(whole, placed):
+                if rendered is None:  # the tokenizer changed the text (e.g. stripped spaces)
+                    in_pieces.append(i)
+                else:
+                    results[i] = rendered
+        if in_pieces:
+            for i, rendered in zip(in_pieces, self._pieces.encode([marked[i] for i in in_pieces])):
+                results[i] = rendered
+        for i, count in dropped.items():
+            if count and isinstance(results[i], Rendered):
+                results[i] = dataclasses.replace(results[i], reasoning_dropped=count)
+        return results  # type: ignore[return-value]
+
+    def _messages(self, conversation: Conversation) -> list[dict[str, Any]]:
+        messages = conversation.messages
+        if self.drop_reasoning and any("reasoning_content" in m for m in messages):
+            messages = [{k: v for k, v in m.items() if k not in _REASONING_KEYS} for m in messages]
+        return messages
+
+    def _render_marked(self, conversation: Conversation) -> tuple[str, list[float] | None, bool, int]:
+        """The template's text with markers, each span's weight, whether anything was escaped,
+        and how many assistant turns had their reasoning left out by the template."""
+        messages = self._messages(conversation)
+        if not self.template.writes_reasoning:
+            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content")]
+            if with_reasoning:
+                raise RenderError(Reason.REASONING_DROPPED,
+                                  f"message {with_reasoning[0]} has reasoning_content, which template "
+                                  f"{self.template.name} never writes; pass --drop-reasoning to train without it")
+        escaped = self.escaper.escape_messages(messages)
+        try:
+            text = self.template.render(escaped, self.escaper.escape(conversation.tools))
+        except TemplateError as exc:
+            raise RenderError(Reason.TEMPLATE_ERROR, str(exc)) from None
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RenderError(Reason.INVALID_UNICODE, "a message field holds a lone surrogate") from None
+        span_flags = self._span_flags(messages)
+        num_spans = text.count(GENERATION_START)
+        if span_flags is not None and num_spans != len(span_flags):
+            raise RenderError(
+                Reason.TEMPLATE_SPANS_MISMATCH,
+                f"the template marked {num_spans} generation spans for "
+                f"{len(span_flags)} assistant messages, so per-message choices cannot apply",
+            )
+        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template.name)
+
+    def _span_flags(self, messages: list[dict[str, Any]]) -> list[float] | None:
+        """Weight of each assistant turn's generation span, in order (None: all trainable)."""
+        assistant = [m for m in messages if m.get("role") == "assistant"]
+        last_only = self.train_on is TrainOn.LAST_ASSISTANT
+        flags = [1.0 if not last_only or i == len(assistant) - 1 else 0.0 for i in range(len(assistant))]
+        overridden = False
+        for i, message in enumerate(assistant):
+            if "trainable" in message:
+                flags[i] = 1.0 if message["trainable"] else 0.0
+                overridden = True
+        return None if not overridden and not last_only else flags
+
+    def _changes_under_normalizer(self, text: str) -> bool:
+        return self.tokenizer.normalizes_nfc and not unicodedata.is_normalized("NFC", text)
+
+
+_REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
+
+
+def _left_out(messages: list[dict[str, Any]], text: str, template: str) -> int:
+    """Raise `content_dropped` for an assistant's text beside tool calls that the template did
+    not write; count the assistant turns whose reasoning it did not write (history it rewrites)."""
+    dropped = 0
+    for i, message in enumerate(messages):
+        if message.get("role") != "assistant":
+            continue
+        content = message["content"].strip()
+        if content and "tool_calls" in message and content not in text:
+            raise RenderError(Reason.CONTENT_DROPPED,
+                              f"message {i} has text beside its tool calls, which template {template} does not write")
+        reasoning = message.get("reasoning_content", "").strip()
+        if reasoning and reasoning not in text:
+            dropped += 1
+    return dropped
+
+
+def build_renderer(
+    template: str = "llama3",
+    tokenizer: str | None = None,
+    *,
+    train_on: TrainOn | str = TrainOn.ALL_ASSISTANT,
+    parse_special_tokens: bool = False,
+    date_string: str = DEFAULT_DATE_STRING,
+    drop_reasoning: bool = False,
+) -> Renderer:
+    """A Renderer for a template name or file and a tokenizer (default: the template's)."""
+    chat = load_template(template, date_string)
+    name = tokenizer or chat.tokenizer
+    if name is None:
+        raise TemplateError(f"template {template} names no tokenizer; pass --tokenizer")
+    return Renderer(chat, load_tokenizer(name), train_on=train_on, parse_special_tokens=parse_special_tokens,
+                    drop_reasoning=drop_reasoning)
