@@ -14,6 +14,7 @@ from . import __version__
 from .export.commands import export_command, pack_command
 from .export.pack import PackError, format_pack_stats, render_packed
 from .inspect import inspect_command
+from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, output_state, read_json
 from .output import OutputReadError
 from .pipeline import PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
@@ -22,6 +23,7 @@ from .read import KNOWN_SUFFIXES, STDIN, Form, ReadError, RecordParser, check_in
 from .split import check_outputs, check_split_options, output_paths, plan_split, write_split
 from .stats import format_stats
 from .tokenizer import TokenizerError
+from .terminal import printable
 from .truncate import Policy
 from .write import OutputError
 
@@ -156,36 +158,44 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
 
 @main.command()
 @click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print stats.json as it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print stats.json instead (re-indented, non-ASCII escaped).")
 def stats(output: Path, as_json: bool) -> None:
     """Show the statistics of a rendered OUTPUT directory (the table render printed)."""
-    path = output / "stats.json"
-    if not (output / "manifest.json").is_file() or not path.is_file():
-        raise click.ClickException(f"{output} is not a complete datakit output (no manifest.json)")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    click.echo(json.dumps(data, indent=2) if as_json else format_stats(data))
-    if "pack" in data and not as_json:
-        click.echo("\n" + format_pack_stats(data["pack"]))
+    from .check import stats_table
 
-
+    try:
+        if output_state(output) is not OutputState.COMPLETE:
+            raise click.ClickException(f"{output} is not a complete datakit output (no {MANIFEST})")
+        text = stats_table(output)  # also when printing JSON: only a well-formed stats file is shown
+        data = read_json(output / STATS)
+        if as_json:
+            text = json.dumps(data, indent=2)
+        elif "pack" in data:
+            text += "\n\n" + format_pack_stats(data["pack"])
+    except UnreadableFile as exc:
+        raise click.ClickException(printable(str(exc))) from None
+    except OSError as exc:
+        raise click.ClickException(f"{output}: {os_reason(exc)}") from None
+    click.echo(text)
 
 
 @main.command()
 @click.argument("output", type=click.Path(path_type=Path))
 def check(output: Path) -> None:
-    """Verify a rendered OUTPUT directory against its manifest (exit 1 on any problem)."""
-    from .check import check_output
-    from .export.check_packed import check_packed_output, is_packed
+    """Verify a rendered OUTPUT directory: exactly the files datasets loads, against the manifest.
 
-    packed = is_packed(output)  # a different format (datakit-packed/1), checked pack by pack
-    report = check_packed_output(output) if packed else check_output(output)
+    Exit 1 on any problem.
+    """
+    from .check import check_output
+
+    report = check_output(output)  # a render's rows, or a packed output's packs and their rows
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
     if not report.ok:
         for error in report.errors:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {printable(error)}", err=True)
         raise SystemExit(1)
-    what = "packs (a packed output)" if packed else "rows"
+    what = "packs (a packed output)" if report.unit == "packs" else "rows"
     click.echo(f"ok: {report.rows:,} {what} in {report.shards} shards match the manifest")
 
 

@@ -1,9 +1,8 @@
 """Read a committed datakit output: its manifest, splits, and shards as Arrow batches or one
 memory-mapped table.
 
-An output is committed when both `manifest.json` and `dataset_dict.json` are there (write.py
-moves them into place last); anything less is refused with an `OutputReadError` saying what is
-missing. Shard files come from the manifest, so they are checked before they are opened: each
+An output is committed when `manifest.json` is in it (`layout.output_state`: the commit is one
+directory rename); anything less is refused with an `OutputReadError` saying what is missing. Shard files come from the manifest, so they are checked before they are opened: each
 must be a plain file name inside its split's directory (no `..`, no absolute path, no
 separator) and a regular file (not a link, a directory or a device). Reading never copies the
 token columns into Python objects: shards are memory-mapped and their Arrow buffers used as
@@ -23,7 +22,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from .write import DATASET_DICT, MANIFEST, STAGING
+from .commit import leftovers
+from .layout import LEGACY_STAGING, MANIFEST, OutputState, UnreadableFile, output_state, read_json
 
 
 class Format(StrEnum):
@@ -73,21 +73,22 @@ class Output:
     def open(cls, path: str | Path, formats: Iterable[Format] = (Format.RENDER, Format.PACKED)) -> "Output":
         """Open `path`, refusing anything that is not a complete output of one of `formats`."""
         path = Path(path)
-        if not path.is_dir():
-            raise OutputReadError(f"{path}: no such directory" if not path.exists() else f"{path} is not a directory")
-        missing = [name for name in (MANIFEST, DATASET_DICT) if not (path / name).is_file()]
-        wanted = {Format(f) for f in formats}
-        if missing == [DATASET_DICT] and wanted == {Format.PARQUET}:
-            missing = []  # a Parquet export is complete with its manifest alone
-        if missing:
-            unfinished = " (an unfinished run: it was interrupted before it committed)" if (path / STAGING).exists() else ""
-            raise OutputReadError(f"{path} is not a complete datakit output: no {' or '.join(missing)}{unfinished}")
+        state = output_state(path)
+        if state is OutputState.ABSENT:
+            raise OutputReadError(f"{path}: no such directory")
+        if state is OutputState.NOT_A_DIRECTORY:
+            raise OutputReadError(f"{path} is not a directory")
+        if state is not OutputState.COMPLETE:
+            unfinished = " (an unfinished run: it was interrupted before it committed)" if (
+                (path / LEGACY_STAGING).exists() or leftovers(path.resolve())) else ""
+            raise OutputReadError(f"{path} is not a complete datakit output: no {MANIFEST}{unfinished}")
         try:
-            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise OutputReadError(f"{path / MANIFEST}: unreadable manifest ({exc})") from None
+            manifest = read_json(path / MANIFEST)
+        except UnreadableFile as exc:
+            raise OutputReadError(f"unreadable manifest: {exc}") from None
         if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
             raise OutputReadError(f"{path / MANIFEST}: not a datakit manifest (no \"splits\")")
+        wanted = {Format(f) for f in formats}
         found = manifest.get("format")
         if found not in {f.value for f in wanted}:
             raise OutputReadError(f"{path} is a {found!r} directory; expected {' or '.join(sorted(wanted))}")

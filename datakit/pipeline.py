@@ -233,7 +233,7 @@ def render_files(
         try:
             description = executor.submit(_call_worker, "describe").result()
             manifest, summary = _write_output(executor, paths, files, out_dir, options, side_of,
-                                              description, progress)
+                                              description, progress, overwrite)
         finally:
             executor.shutdown(cancel_futures=True)
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
@@ -251,10 +251,11 @@ def _start_workers(options: RenderOptions, files: list[str]) -> Executor:
 
 def _write_output(executor: Executor, paths: list[Path], files: list[str], out_dir: Path,
                   options: RenderOptions, side_of: Callable[[Record], Side | None],
-                  description: dict[str, Any], progress: Callable[[int], None] | None) -> tuple[dict, dict]:
+                  description: dict[str, Any], progress: Callable[[int], None] | None,
+                  overwrite: bool) -> tuple[dict, dict]:
     """Stream the records through the workers into a staged output, then commit it."""
     splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
-    writer = OutputWriter(out_dir, splits, options.shard_bytes)
+    writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
     stats = StatsCollector(files, splits)
     counts = ReadCounts()
     window = 2 * (options.workers or default_workers())

@@ -1,10 +1,12 @@
 """Write an output directory: Arrow shards per split, rejects, stats and the manifest, atomically.
 
-Everything is first written under `OUT/.datakit-staging/`; `commit()` moves the files into
-place and writes `manifest.json` last (temp file + rename), so a directory without a manifest
-is never a complete output, and a crash leaves nothing that looks valid. The layout is the
-one `datasets.save_to_disk` writes, so `datasets.load_from_disk(OUT)` opens it, and every shard
-is a plain Arrow IPC stream that `pyarrow` and `polars` read directly.
+A run stages its whole output in a directory beside OUT and commits it with one rename
+(`commit.py`), under a lock that keeps a second run out: OUT is at every moment the previous
+output or the new one, complete, and a directory is a complete output exactly when it holds
+`manifest.json` (`layout.output_state`). A failure to write (disk full, read-only filesystem)
+is one OutputError naming OUT, and the old output stays as it was. The layout is the one
+`datasets.save_to_disk` writes, so `datasets.load_from_disk(OUT)` opens it, and every shard is
+a plain Arrow IPC stream that `pyarrow` and `polars` read directly.
 """
 
 from __future__ import annotations
@@ -13,76 +15,79 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 
+from .commit import (OutputBusy, OutputError, OutputLock, clean_leftovers, commit_directory, fsync_dir,
+                     make_staging, resolve_output)
 from .datum import SCHEMA, empty_batch
+from .layout import (DATASET_DICT, DATASET_INFO, LEGACY_STAGING, MANIFEST, REJECTS, STATE, STATS, OutputState,
+                     foreign_entries, os_reason, output_state, sha256_of)
+from .terminal import printable
 
-STAGING = ".datakit-staging"
-MANIFEST = "manifest.json"
-DATASET_DICT = "dataset_dict.json"
 FORMAT = "datakit/1"
-# What a datakit output directory may hold; anything else means it is not ours to replace.
-_OWNED = {MANIFEST, DATASET_DICT, "stats.json", "rejects.jsonl", "train", "test", STAGING}
+STAGING = LEGACY_STAGING  # the name `inspect` knows an unfinished datakit 0.1.0 output by
+__all__ = ["FORMAT", "MANIFEST", "STAGING", "OutputBusy", "OutputError", "OutputWriter", "ShardWriter",
+           "StagedOutput", "prepare_output_dir", "sha256_file", "write_json"]
 
 
-class OutputError(RuntimeError):
-    """The output directory cannot be used (exists, is not datakit's, ...)."""
+@contextmanager
+def os_errors(out_dir: Path) -> Iterator[None]:
+    """An OSError (disk full, read-only filesystem, permission denied) as one OutputError line."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write {out_dir}: {os_reason(exc)}") from None
 
 
-def prepare_output_dir(out_dir: Path, overwrite: bool, markers: tuple[str, ...] = (MANIFEST, DATASET_DICT)) -> None:
-    """Make `out_dir` ready for a new run; never touches anything datakit did not write.
+def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse at once what the run could not replace, and clean what a killed run left.
 
-    A directory is a complete output when it holds all of `markers` (by default
-    `manifest.json` and `dataset_dict.json`, written in that order, last; a Parquet export has
-    no `dataset_dict.json`). One that holds `.datakit-staging` but is not complete is what a
-    killed run left: it is cleaned. Anything else that is not empty is refused: a complete
-    output unless `overwrite`, any other directory always.
+    `OutputWriter` does the same again under the lock it keeps until the commit; this early
+    pass makes a refusal cost nothing (no workers started, no input read).
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir} exists and is not a directory")
-    if not out_dir.exists():
-        out_dir.mkdir(parents=True)
+    out_dir = Path(out_dir)
+    with os_errors(out_dir):
+        real = resolve_output(out_dir)
+        real.parent.mkdir(parents=True, exist_ok=True)
+        with OutputLock(real, out_dir):
+            clean_leftovers(real)
+            _check_replaceable(out_dir, real, overwrite)
+
+
+def _check_replaceable(out_dir: Path, real: Path, overwrite: bool) -> None:
+    """Raise unless a run may put a new output at `real`; never lets it replace what is not datakit's.
+
+    Absent or empty: yes. A complete output: only with `overwrite`. One that datakit 0.1.0's
+    killed run left (its staging directory inside, no manifest): yes. Anything holding a file or
+    a link datakit did not write: never.
+    """
+    state = output_state(real)
+    if state in (OutputState.ABSENT, OutputState.EMPTY):
         return
-    entries = {p.name for p in out_dir.iterdir()}
-    foreign = sorted(entries - _OWNED)
+    if state is OutputState.NOT_A_DIRECTORY:
+        raise OutputError(f"{out_dir} exists and is not a directory")
+    foreign = foreign_entries(real)
     if foreign:
         raise OutputError(
-            f"{out_dir} is not a datakit output directory (it holds {', '.join(foreign[:3])}); "
+            f"{out_dir} is not a datakit output directory (it holds {', '.join(map(printable, foreign[:3]))}); "
             "choose another -o"
         )
-    complete = set(markers) <= entries
-    if complete:
-        if not overwrite:
-            raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
-        shutil.rmtree(out_dir / STAGING, ignore_errors=True)  # a killed run's, after an earlier commit
-    elif STAGING in entries:
-        _remove_owned(out_dir)  # a run that was killed before it committed
-        shutil.rmtree(out_dir / STAGING)
-    elif entries:
+    if state is OutputState.COMPLETE and not overwrite:
+        raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
+    if state is OutputState.PARTIAL and not (real / LEGACY_STAGING).is_dir():
         raise OutputError(
             f"{out_dir} holds files but no complete datakit output (no {MANIFEST}); "
             "remove it or choose another -o"
         )
 
 
-def _remove_owned(out_dir: Path) -> None:
-    for name in _OWNED - {STAGING}:
-        path = out_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
-
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of(f)
 
 
 class ShardWriter:
@@ -153,60 +158,116 @@ def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` durably (temp file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    """`data` as JSON at `path`, fsynced (inside a staging directory: the commit is atomic)."""
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+class StagedOutput:
+    """A new output directory being built beside `out_dir`, committed as a whole in one rename.
+
+    It holds the output's lock from its creation until `commit` or `abort`; the caller writes
+    into `staging` and must leave `manifest.json` there before committing.
+    """
+
+    def __init__(self, out_dir: Path, overwrite: bool = False):
+        self.out_dir = Path(out_dir)
+        self.overwrite = overwrite
+        self.staging: Path | None = None
+        with os_errors(self.out_dir):
+            self._real = resolve_output(self.out_dir)
+            self._real.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = OutputLock(self._real, self.out_dir)
+            self._lock.acquire()
+            try:
+                clean_leftovers(self._real)
+                _check_replaceable(self.out_dir, self._real, overwrite)
+                self.staging = make_staging(self._real)
+            except BaseException:
+                self.abort()
+                raise
+
+    def commit(self) -> None:
+        with os_errors(self.out_dir):
+            commit_directory(self.staging, self._real,
+                             lambda: _check_replaceable(self.out_dir, self._real, self.overwrite))
+        self.staging = None
+        self._lock.release()
+
+    def abort(self) -> None:
+        """Give up: remove the staging directory (and, after a swap, the old tree it now holds)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+        self._lock.release()
 
 
 class OutputWriter:
-    """Stages a run's files and commits them into `out_dir` at the end."""
+    """Stages a run's shards, rejects, stats and manifest beside `out_dir`; `commit` makes
+    them the new `out_dir` (see `StagedOutput`)."""
 
-    def __init__(self, out_dir: Path, splits: list[str], shard_bytes: int, schema: pa.Schema = SCHEMA):
-        self.out_dir = out_dir
-        self.staging = out_dir / STAGING
-        self.staging.mkdir(parents=True)
-        self.splits = {name: ShardWriter(self.staging, name, shard_bytes, schema) for name in splits}
-        self._rejects = open(self.staging / "rejects.jsonl", "w", encoding="utf-8")
+    def __init__(self, out_dir: Path, splits: list[str], shard_bytes: int, schema: pa.Schema = SCHEMA, *,
+                 overwrite: bool = False):
+        self.out_dir = Path(out_dir)
+        self._rejects = None
+        self._output = StagedOutput(self.out_dir, overwrite)
+        self.staging = self._output.staging
+        try:
+            with os_errors(self.out_dir):
+                self.splits = {name: ShardWriter(self.staging, name, shard_bytes, schema) for name in splits}
+                self._rejects = open(self.staging / REJECTS, "w", encoding="utf-8")
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, split: str, table: pa.Table) -> None:
-        self.splits[split].write(table)
+        with os_errors(self.out_dir):
+            self.splits[split].write(table)
 
     def reject(self, record: dict[str, Any]) -> None:
-        self._rejects.write(json.dumps(record, ensure_ascii=False) + "\n")
+        with os_errors(self.out_dir):
+            self._rejects.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def commit(self, manifest: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
-        """Close the shards, write the sidecar files and move it all into place; manifest last."""
-        self._rejects.close()
-        split_entries = {}
-        for name, writer in self.splits.items():
-            shards = writer.close()
-            split_entries[name] = {"rows": sum(s["rows"] for s in shards), "shards": shards}
-            self._write_datasets_sidecars(name, shards, manifest)
-        write_json(self.staging / DATASET_DICT, {"splits": list(self.splits)})
-        write_json(self.staging / "stats.json", stats)
-        manifest = {
-            **manifest,
-            "splits": split_entries,
-            "rejects": {"file": "rejects.jsonl", "sha256": sha256_file(self.staging / "rejects.jsonl")},
-        }
-        write_json(self.staging / MANIFEST, manifest)
-        move_into_place(self.staging, self.out_dir)
+        """Close the shards, write the sidecar files and the manifest, and commit it all in one rename."""
+        with os_errors(self.out_dir):
+            self._rejects.flush()
+            os.fsync(self._rejects.fileno())
+            self._rejects.close()
+            split_entries = {}
+            for name, writer in self.splits.items():
+                shards = writer.close()
+                split_entries[name] = {"rows": sum(s["rows"] for s in shards), "shards": shards}
+                self._write_datasets_sidecars(name, shards, manifest)
+                fsync_dir(self.staging / name)
+            write_json(self.staging / DATASET_DICT, {"splits": list(self.splits)})
+            write_json(self.staging / STATS, stats)
+            rejects = self.staging / REJECTS
+            manifest = {
+                **manifest,
+                "splits": split_entries,
+                "rejects": {"file": REJECTS, "bytes": rejects.stat().st_size, "sha256": sha256_file(rejects)},
+            }
+            write_json(self.staging / MANIFEST, manifest)
+        self._output.commit()
         return manifest
 
     def abort(self) -> None:
-        self._rejects.close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if self._rejects is not None:
+            try:
+                self._rejects.close()
+            except OSError:
+                pass  # its buffer could not be flushed (disk full): it is removed with the staging
+        self._output.abort()
 
     def _write_datasets_sidecars(self, split: str, shards: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
         directory = self.staging / split
         fingerprint = hashlib.sha256("".join(s["sha256"] for s in shards).encode()).hexdigest()[:16]
         write_json(
-            directory / "state.json",
+            directory / STATE,
             {
                 "_data_files": [{"filename": Path(s["file"]).name} for s in shards],
                 "_fingerprint": fingerprint,
@@ -219,38 +280,8 @@ class OutputWriter:
         )
         # No "features": datasets reads them from the Arrow schema, in every version.
         write_json(
-            directory / "dataset_info.json",
+            directory / DATASET_INFO,
             {"description": f"datakit {manifest.get('datakit_version')} render ({manifest.get('template', {}).get('name')})",
              "citation": "", "homepage": "", "license": ""},
         )
 
-
-def move_into_place(staging: Path, out_dir: Path, last: tuple[str, ...] = (MANIFEST, DATASET_DICT)) -> None:
-    """Replace `out_dir`'s owned files by the staged ones; the `last` files land last, in order.
-
-    From the first unlink until the final `last` file lands, the directory is incomplete:
-    neither datakit nor `datasets.load_from_disk` will take it for a finished output.
-    """
-    for name in reversed(last):
-        if (out_dir / name).exists():
-            (out_dir / name).unlink()
-    _remove_owned(out_dir)
-    for entry in sorted(staging.iterdir()):
-        if entry.name not in last:
-            os.replace(entry, out_dir / entry.name)
-    _fsync_dir(out_dir)
-    for name in last:
-        os.replace(staging / name, out_dir / name)
-        _fsync_dir(out_dir)
-    staging.rmdir()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,13 +1,15 @@
-"""Crash safety and output integrity: SIGKILL at any moment, `datakit check`, overwrite, determinism.
+"""Crash safety: SIGKILL or Ctrl-C at any moment, one writer at a time, overwrite, determinism.
 
-A render killed at any point leaves either no manifest (and nothing that `datakit check` or
-`datasets.load_from_disk` takes for a dataset) or a complete, valid output; the next run cleans up
-what a crashed run left. `datakit check` catches any change to a committed output. An existing
-output is only replaced with --overwrite, and a failed replacement leaves the old one intact.
+A render stages its output beside OUT and commits it with one rename, so after a kill at any
+moment OUT is the old output or the new one, complete and byte-exact (or, when there was none,
+absent), `datakit check` and `datasets.load_from_disk` agree on it, and the next run cleans
+what the killed one left. A second run into the same OUT is refused while the first writes. An
+existing output is only replaced with --overwrite, and a failed replacement leaves it intact.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -18,20 +20,20 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
+import datakit.write as write
 from datakit.check import check_output
-from datakit.datum import SCHEMA
 from datakit.pipeline import PipelineError, RenderOptions, render_files
 from datakit.write import OutputError
 
 CLI = [sys.executable, "-c", "from datakit.cli import main; main()"]
-STAGING = ".datakit-staging"
 SHARD_MB = 1
 KILL_OPTIONS = RenderOptions(workers=1, shard_bytes=SHARD_MB << 20)
+COMMIT_OPTIONS = RenderOptions(workers=1)
 
 
 def run_cli(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -62,27 +64,37 @@ def tree(directory: Path) -> dict[str, str]:
     return out
 
 
+def beside(out: Path) -> list[str]:
+    """What datakit keeps beside OUT while it writes: the lock file, staging and backup directories."""
+    return sorted(p.name for p in out.parent.glob(f".{out.name}.datakit-*"))
+
+
 def stray_files(out: Path) -> list[str]:
-    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                  if p.name == STAGING or p.name.endswith(".tmp"))
+    inside = [str(p.relative_to(out)) for p in out.rglob("*") if p.name.endswith(".tmp") or "datakit" in p.name]
+    return sorted(inside) + beside(out)
 
 
-def hf_loadable(out: Path) -> bool:
-    """Whether `datasets.load_from_disk` would open `out` as a dataset."""
-    if not (out / "dataset_dict.json").exists() and not (out / "state.json").exists():
-        return False
+def hf_rows(out: Path) -> int | None:
+    """How many rows `datasets.load_from_disk` serves from `out`, or None if it does not open it."""
     import datasets
 
     try:
-        datasets.load_from_disk(str(out))
+        loaded = datasets.load_from_disk(str(out))
     except Exception:
-        return False
-    return True
+        return None
+    return sum(len(split) for split in loaded.values()) if isinstance(loaded, datasets.DatasetDict) else len(loaded)
+
+
+def assert_check_and_datasets_agree(out: Path) -> None:
+    report = check_output(out)
+    rows = hf_rows(out) if out.exists() else None
+    assert report.ok == (rows is not None), (report.errors, rows)
+    assert not report.ok or rows == report.rows
 
 
 def data_files(out: Path) -> dict[str, str]:
     """Everything a render produces that must be reproducible: all files but the manifest's time."""
-    files = {k: v for k, v in tree(out).items() if k != "manifest.json" and STAGING not in k}
+    files = {k: v for k, v in tree(out).items() if k != "manifest.json"}
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     manifest.pop("created", None)
     files["manifest.json (without created)"] = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
@@ -103,7 +115,7 @@ def reference(tmp_path_factory, corpus) -> Path:
     return out
 
 
-# -- SIGKILL at any moment --------------------------------------------------------------------
+# -- SIGKILL while a render stages its output ---------------------------------------------------
 
 
 def _children(pid: int) -> list[int]:
@@ -127,51 +139,30 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-def assert_incomplete_or_complete(out: Path) -> str:
-    """The state a killed render left: 'absent', 'incomplete' (never passes for data) or 'complete'."""
-    if not out.exists():
-        return "absent"
-    report = check_output(out)
-    # Complete means both commit records: manifest.json, then dataset_dict.json (written last).
-    if (out / "manifest.json").exists() and (out / "dataset_dict.json").exists():
-        assert report.ok, f"a manifest but an invalid output: {report.errors}"
-        return "complete"
-    assert not report.ok
-    assert not hf_loadable(out), "no manifest, yet datasets.load_from_disk opens it as a dataset"
-    return "incomplete"
-
-
-def rerun_and_verify(corpus: Path, out: Path, reference: Path, state: str) -> None:
-    if state == "complete":
-        with pytest.raises(OutputError, match="--overwrite"):
-            render_files([corpus], out, KILL_OPTIONS)  # a complete output is never silently replaced
-        render_files([corpus], out, KILL_OPTIONS, overwrite=True)
-    else:
-        render_files([corpus], out, KILL_OPTIONS)  # leftovers of the crashed run are cleaned
-    report = check_output(out)
-    assert report.ok and not report.warnings, (report.errors, report.warnings)
-    assert stray_files(out) == []
-    assert data_files(out) == data_files(reference)
+def _staging(out: Path) -> Path | None:
+    found = list(out.parent.glob(f".{out.name}.datakit-staging-*"))
+    return found[0] if found else None
 
 
 def _staged_shards(out: Path) -> int:
-    return len(list((out / STAGING / "train").glob("data-*.arrow")))
+    staging = _staging(out)
+    return len(list((staging / "train").glob("data-*.arrow"))) if staging else 0
 
 
-# (label, the state of the output dir to wait for before the kill, given the reference's shard
-# count): observable moments, so the test means the same on a fast or a slow machine.
+# (label, the state to wait for before the kill, given the reference's shard count): observable
+# moments, so the test means the same on a fast or a slow machine.
 KILL_POINTS = [
-    ("staging created", lambda out, n: (out / STAGING).exists()),
-    ("first shard open", lambda out, n: (out / STAGING / "train" / "data-00000.arrow.tmp").exists()),
+    ("staging created", lambda out, n: _staging(out) is not None),
+    ("first shard open", lambda out, n: any(out.parent.glob(f".{out.name}.datakit-staging-*/train/*.tmp"))),
     ("first shard staged", lambda out, n: _staged_shards(out) >= 1),
     ("half the shards staged", lambda out, n: _staged_shards(out) >= n // 2),
     ("all but the last shard staged", lambda out, n: _staged_shards(out) >= n - 1),
-    ("moment the manifest lands", lambda out, n: (out / "manifest.json").exists()),
+    ("moment the output lands", lambda out, n: (out / "manifest.json").exists()),
 ]
 
 
 @pytest.mark.slow
-def test_sigkill_at_many_moments_leaves_no_output_that_passes_for_complete(tmp_path, corpus, reference):
+def test_sigkill_while_staging_leaves_no_output_and_the_next_run_cleans_up(tmp_path, corpus, reference):
     results = []
     shards = len(list((reference / "train").glob("data-*.arrow")))
     for i, (label, when) in enumerate(KILL_POINTS):
@@ -187,39 +178,200 @@ def test_sigkill_at_many_moments_leaves_no_output_that_passes_for_complete(tmp_p
         finally:
             proc.wait(timeout=30)
             proc.stderr.close()
-        state = assert_incomplete_or_complete(out)
-        if state == "incomplete" and "incomplete" not in {s for _, s in results}:
+        state = "complete" if out.exists() else "absent"
+        assert_check_and_datasets_agree(out)
+        if state == "absent":
+            assert _staging(out) is not None or label == "moment the output lands"
             check = run_cli("check", out)
-            assert check.returncode == 1 and "no manifest.json" in check.stderr and "Traceback" not in check.stderr
-        rerun_and_verify(corpus, out, reference, state)
+            assert check.returncode == 1 and "no such directory" in check.stderr and "Traceback" not in check.stderr
+            render_files([corpus], out, KILL_OPTIONS)  # the killed run's staging is removed
+        else:
+            assert data_files(out) == data_files(reference)
+            with pytest.raises(OutputError, match="--overwrite"):
+                render_files([corpus], out, KILL_OPTIONS)  # a complete output is never silently replaced
+            render_files([corpus], out, KILL_OPTIONS, overwrite=True)
+        report = check_output(out)
+        assert report.ok and not report.warnings, (report.errors, report.warnings)
+        assert stray_files(out) == [] and sorted(os.listdir(out.parent)) == ["out"]
+        assert data_files(out) == data_files(reference)
         results.append((label, "exited before the kill" if finished_first else state))
     print("\nkill results:", results)
-    # Every kill before the manifest landed found a render still running: incomplete.
-    assert [state for _, state in results[:-1]] == ["incomplete"] * (len(KILL_POINTS) - 1)
+    # Every kill before the output landed found a render still running, and left no OUT.
+    assert [state for _, state in results[:-1]] == ["absent"] * (len(KILL_POINTS) - 1)
 
 
-# A wrapper that SIGKILLs the render at a precise step of the commit: `os.replace` calls that
-# move a staged file into the output directory, and the one that lands the manifest.
-COMMIT_KILLER = r"""
-import os, signal, sys
+# -- SIGKILL or Ctrl-C at every step of the commit ----------------------------------------------
+
+
+def _arm(step: int, action: str, no_exchange: bool, log: list[str]) -> None:
+    """In a forked child: count the filesystem changes `OutputWriter.commit` makes, and just before
+    the `step`-th one die (SIGKILL) or raise KeyboardInterrupt (Ctrl-C); with `no_exchange`, the
+    kernel is made to lack RENAME_EXCHANGE, so the backup fallback runs."""
+    active = [False]
+
+    def at_step(what: str) -> None:
+        if active[0]:
+            log.append(what)
+            if len(log) == step:
+                if action == "kill":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise KeyboardInterrupt
+
+    def counted(name):
+        real = getattr(os, name)
+
+        def call(*args, **kwargs):
+            at_step(f"{name} {' -> '.join(Path(str(a)).name for a in args)}")
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("rename", "replace", "unlink", "rmdir"):
+        setattr(os, name, counted(name))
+    try:
+        import datakit.commit as commit
+    except ImportError:  # the code before the one-rename commit had no exchange
+        commit = None
+    if commit is not None:
+        real_exchange = commit.rename_exchange
+
+        def exchange(a, b):
+            at_step(f"exchange {Path(a).name} <-> {Path(b).name}")
+            if no_exchange:
+                raise OSError(errno.ENOSYS, "Function not implemented")
+            return real_exchange(a, b)
+        commit.rename_exchange = exchange
+    real_commit = write.OutputWriter.commit
+
+    def commit_and_count(self, *args, **kwargs):
+        active[0] = True
+        try:
+            return real_commit(self, *args, **kwargs)
+        finally:
+            active[0] = False
+    write.OutputWriter.commit = commit_and_count
+
+
+def render_stopped_at(step: int, action: str, no_exchange: bool, corpus: Path, out: Path,
+                      overwrite: bool) -> tuple[str, list[str]]:
+    """Render in a forked child stopped at commit step `step` (0: never); how it ended, and the steps seen."""
+    read, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        log: list[str] = []
+        try:
+            os.close(read)
+            _arm(step, action, no_exchange, log)
+            render_files([corpus], out, COMMIT_OPTIONS, overwrite=overwrite)
+        except KeyboardInterrupt:
+            code = 3
+        except BaseException:
+            traceback.print_exc()
+            code = 4
+        finally:
+            os.write(write_end, json.dumps(log).encode())
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read, "rb") as pipe:
+        steps = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        return "killed", []
+    code = os.WEXITSTATUS(status)
+    assert code in (0, 3), f"the render failed (exit {code})"
+    return ("interrupted" if code == 3 else "finished"), json.loads(steps)
+
+
+@pytest.fixture(scope="module")
+def commit_inputs(tmp_path_factory) -> dict[str, Path]:
+    """An old output and the new input that replaces it, and an uninterrupted render of that input."""
+    root = tmp_path_factory.mktemp("commit")
+    inputs = {"old": make_corpus(root / "old.jsonl", 6, seed=2), "new": make_corpus(root / "new.jsonl", 9, seed=3)}
+    render_files([inputs["old"]], root / "old-out", COMMIT_OPTIONS)
+    render_files([inputs["new"]], root / "new-out", COMMIT_OPTIONS)
+    return {**inputs, "old-out": root / "old-out", "new-out": root / "new-out"}
+
+
+def _outcome(out: Path, old_tree: dict[str, str] | None, new_files: dict[str, str]) -> str:
+    if not os.path.lexists(out):
+        return "absent"
+    if (out / "manifest.json").is_file():
+        if old_tree is not None and tree(out) == old_tree:
+            return "old"
+        if data_files(out) == new_files:
+            return "new"
+    return f"neither old nor new: {sorted(tree(out))}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("action", ["kill", "interrupt"])
+@pytest.mark.parametrize("scenario", ["new output", "--overwrite", "--overwrite, no RENAME_EXCHANGE"])
+def test_a_stop_at_every_step_of_the_commit_leaves_the_old_or_the_new_output(tmp_path, commit_inputs,
+                                                                              scenario, action):
+    overwrite = scenario != "new output"
+    no_exchange = "no RENAME_EXCHANGE" in scenario
+    old_tree = tree(commit_inputs["old-out"]) if overwrite else None
+    new_files = data_files(commit_inputs["new-out"])
+
+    def fresh_out(name: str) -> Path:
+        out = tmp_path / name / "out"
+        out.parent.mkdir()
+        if overwrite:
+            shutil.copytree(commit_inputs["old-out"], out)
+        return out
+
+    _, steps = render_stopped_at(0, action, no_exchange, commit_inputs["new"], fresh_out("count"), overwrite)
+    assert steps, "the commit changed nothing on disk"
+    outcomes = []
+    for step in range(1, len(steps) + 1):
+        out = fresh_out(f"step{step}")
+        ended, _ = render_stopped_at(step, action, no_exchange, commit_inputs["new"], out, overwrite)
+        assert ended == ("killed" if action == "kill" else "interrupted")
+        outcome = _outcome(out, old_tree, new_files)
+        outcomes.append(outcome)
+        where = f"stopped before step {step} ({steps[step - 1]}) of {steps}"
+        allowed = {"old", "new"} if overwrite else {"absent", "new"}
+        restorable = outcome == "absent" and no_exchange and action == "kill" \
+            and any("-old-" in name for name in beside(out))
+        assert outcome in allowed or restorable, f"{where}: {outcome}"
+        assert_check_and_datasets_agree(out)
+
+        # The next run: a complete output is refused without --overwrite, then replaced; a
+        # backup the killed run moved aside is put back first.
+        if out.exists() or restorable:
+            with pytest.raises(OutputError, match="--overwrite"):
+                render_files([commit_inputs["new"]], out, COMMIT_OPTIONS)
+            if restorable:
+                assert tree(out) == old_tree, f"{where}: the backup was not put back as it was"
+        render_files([commit_inputs["new"]], out, COMMIT_OPTIONS, overwrite=out.exists())
+        report = check_output(out)
+        assert report.ok and not report.warnings, (where, report.errors, report.warnings)
+        assert data_files(out) == new_files and stray_files(out) == [], where
+        assert sorted(os.listdir(out.parent)) == ["out"], where
+    print(f"\n{scenario}, {action}: " + ", ".join(f"{s}: {o}" for s, o in zip(steps, outcomes)))
+    # One commit point: the old output (or none) up to it, the new one from it on.
+    first_new = outcomes.index("new") if "new" in outcomes else len(outcomes)
+    assert set(outcomes[first_new:]) == {"new"}, outcomes
+    assert "new" in outcomes and first_new > 0, outcomes
+
+
+# -- one writer at a time -------------------------------------------------------------------------
+
+# Renders as the CLI does, but waits at the start of the commit until GO exists (after touching
+# READY), so a second render can be started at a known moment of the first.
+PAUSED_RENDER = r"""
+import sys, time
 from pathlib import Path
-point, out = sys.argv[1], Path(sys.argv[2]).resolve()
-real_replace, moves = os.replace, [0]
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-def replace(src, dst):
-    target = Path(dst).resolve()
-    if target.parent != out:
-        return real_replace(src, dst)
-    moves[0] += 1
-    manifest = target.name == "manifest.json"
-    last = target.name == "dataset_dict.json"
-    if (point == "before_first_move" and moves[0] == 1) or (point == "before_manifest" and manifest):
-        die()
-    real_replace(src, dst)
-    if (point == "after_manifest" and manifest) or (point == "after_commit" and last):
-        die()
-os.replace = replace
+import datakit.write as write
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+real_commit = write.OutputWriter.commit
+def commit(self, *args, **kwargs):
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.005)
+    return real_commit(self, *args, **kwargs)
+write.OutputWriter.commit = commit
 sys.argv = ["datakit", *sys.argv[3:]]
 from datakit.cli import main
 main()
@@ -227,37 +379,35 @@ main()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point,overwrite", [
-    ("before_first_move", True),  # the old output is already gone: incomplete, never mistaken for complete
-    ("before_manifest", False),
-    ("after_manifest", False),  # manifest in place, dataset_dict.json not yet: still incomplete
-    ("after_commit", True),
-])
-def test_sigkill_inside_the_commit(tmp_path, point, overwrite):
-    corpus = make_corpus(tmp_path / "chats.jsonl", 30)
-    out = tmp_path / "out"
-    script = tmp_path / "killer.py"
-    script.write_text(COMMIT_KILLER)
-    args = ["render", str(corpus), "-o", str(out), "--workers", "1", "-q"]
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_second_render_into_the_same_output_is_refused_while_the_first_writes(tmp_path, overwrite):
+    first_input = make_corpus(tmp_path / "first.jsonl", 12, seed=4)
+    second_input = make_corpus(tmp_path / "second.jsonl", 7, seed=6)
+    out = tmp_path / "w" / "out"
+    flags = ["--overwrite"] if overwrite else []
     if overwrite:
-        old = make_corpus(tmp_path / "old.jsonl", 10, seed=2)
-        render_files([old], out, RenderOptions(workers=1))
-        args.append("--overwrite")
-    proc = subprocess.run([sys.executable, str(script), point, str(out), *args], capture_output=True,
-                          timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
-    state = assert_incomplete_or_complete(out)
-    assert state == ("complete" if point == "after_commit" else "incomplete")
-    if state == "complete":
-        report = check_output(out)
-        assert report.rows == 30 and any(STAGING in w for w in report.warnings)
-        with pytest.raises(OutputError, match="--overwrite"):
-            render_files([corpus], out, RenderOptions(workers=1))
-        render_files([corpus], out, RenderOptions(workers=1), overwrite=True)
-    else:
-        render_files([corpus], out, RenderOptions(workers=1))
+        render_files([make_corpus(tmp_path / "old.jsonl", 5, seed=8)], out, COMMIT_OPTIONS)
+    script, ready, go = tmp_path / "paused.py", tmp_path / "ready", tmp_path / "go"
+    script.write_text(PAUSED_RENDER)
+    first = subprocess.Popen([sys.executable, str(script), str(ready), str(go), "render", str(first_input),
+                              "-o", str(out), "--workers", "1", "-q", *flags],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: ready.exists() or first.poll() is not None, 120) and first.poll() is None
+        second = run_cli("render", second_input, "-o", out, "--workers", "1", *flags)
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert second.stderr.strip() == f"Error: another datakit run is writing {out} (pid {first.pid})"
+        go.touch()
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, stderr
     report = check_output(out)
-    assert report.ok and report.rows == 30 and not report.warnings
+    assert report.ok and report.rows == 12 and not report.warnings, (report.errors, report.warnings)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [i["path"] for i in manifest["inputs"]] == [str(first_input)]
     assert stray_files(out) == []
 
 
@@ -287,7 +437,7 @@ def test_worker_processes_die_with_a_killed_parent(tmp_path, corpus):
     workers: list[int] = []
     try:
         started = _wait_for(lambda: proc.poll() is not None
-                            or ((out / STAGING).exists() and len(_spawned_workers(proc.pid)) >= 2), 60)
+                            or (_staging(out) is not None and len(_spawned_workers(proc.pid)) >= 2), 60)
         assert started and proc.poll() is None, "the render ended before its workers could be seen"
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
@@ -301,229 +451,8 @@ def test_worker_processes_die_with_a_killed_parent(tmp_path, corpus):
         for kid in workers:  # only the processes this render started
             if _running(kid):
                 os.kill(kid, signal.SIGKILL)
-    assert_incomplete_or_complete(out)
-
-
-# -- datakit check ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def good_output(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("good")
-    corpus = make_corpus(directory / "in.jsonl", 120)
-    out = directory / "out"
-    render_files([corpus], out, RenderOptions(workers=1, shard_bytes=64 << 10, batch_lines=16))
-    report = check_output(out)
-    assert report.ok and report.shards >= 3 and not report.warnings
-    return out
-
-
-def _flip_in_source_string(out: Path) -> None:
-    path = out / "train" / "data-00001.arrow"
-    data = bytearray(path.read_bytes())
-    at = data.index(b"in.jsonl")
-    data[at] = ord("X")  # still a valid Arrow stream, different content
-    path.write_bytes(bytes(data))
-
-
-def _truncate(out: Path) -> None:
-    path = out / "train" / "data-00001.arrow"
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _edit_manifest(out: Path, change) -> None:
-    path = out / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    change(manifest)
-    path.write_text(json.dumps(manifest), encoding="utf-8")
-
-
-def _shard_rows(manifest, delta=1):
-    manifest["splits"]["train"]["shards"][0]["rows"] += delta
-    manifest["splits"]["train"]["rows"] += delta
-
-
-def _swap_shards(out: Path) -> None:
-    a, b = out / "train" / "data-00000.arrow", out / "train" / "data-00001.arrow"
-    tmp = out / "swap"
-    a.rename(tmp)
-    b.rename(a)
-    tmp.rename(b)
-
-
-def _rewrite_shard(out: Path, edit) -> None:
-    """Replace shard 0 by an edited table and update the manifest to match (size, sha, rows)."""
-    path = out / "train" / "data-00000.arrow"
-    with pa.OSFile(str(path), "rb") as source:
-        table = pa.ipc.open_stream(source).read_all()
-    table = edit(table)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    data = path.read_bytes()
-
-    def change(manifest):
-        shard = manifest["splits"]["train"]["shards"][0]
-        manifest["splits"]["train"]["rows"] += table.num_rows - shard["rows"]
-        shard.update(rows=table.num_rows, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-
-    _edit_manifest(out, change)
-
-
-def _set_column(name, fn):
-    def edit(table):
-        column = table.column(name).combine_chunks()
-        values = column.values.to_numpy(zero_copy_only=False).copy()
-        fn(values)
-        new = pa.ListArray.from_arrays(column.offsets, pa.array(values, column.type.value_type))
-        return table.set_column(table.schema.get_field_index(name), table.schema.field(name), new)
-    return edit
-
-
-def _at(i, value):
-    def fn(values):
-        values[i] = value
-    return fn
-
-
-CORRUPTIONS = {
-    "byte changed": (_flip_in_source_string, "checksum mismatch"),
-    "shard deleted": (lambda out: (out / "train" / "data-00001.arrow").unlink(), "data-00001.arrow: missing"),
-    "shard truncated": (_truncate, "bytes, manifest says"),
-    "shards swapped": (_swap_shards, "manifest says"),
-    "manifest row count": (lambda out: _edit_manifest(out, _shard_rows), "rows, manifest says"),
-    "manifest split total": (lambda out: _edit_manifest(
-        out, lambda m: m["splits"]["train"].__setitem__("rows", m["splits"]["train"]["rows"] + 1)),
-        "row count disagrees"),
-    "manifest checksum": (lambda out: _edit_manifest(
-        out, lambda m: m["splits"]["train"]["shards"][2].__setitem__("sha256", "0" * 64)), "checksum mismatch"),
-    "manifest cut short": (lambda out: (out / "manifest.json").write_bytes(
-        (out / "manifest.json").read_bytes()[:100]), "unreadable manifest"),
-    "manifest deleted": (lambda out: (out / "manifest.json").unlink(), "no manifest.json"),
-    "state.json deleted": (lambda out: (out / "train" / "state.json").unlink(), "state.json"),
-    "dataset_dict.json deleted": (lambda out: (out / "dataset_dict.json").unlink(), "dataset_dict.json"),
-    "rejects edited": (lambda out: (out / "rejects.jsonl").write_text(""), "rejects.jsonl: checksum"),
-    "target not shifted input": (lambda out: _rewrite_shard(out, _set_column("target_tokens", _at(3, 7))),
-                                 "not input_tokens shifted"),
-    "weight above 1": (lambda out: _rewrite_shard(out, _set_column("weights", _at(5, 1.5))), "weight outside"),
-    "weight NaN": (lambda out: _rewrite_shard(out, _set_column("weights", _at(5, float("nan")))),
-                   "weight outside"),
-    "weight negative": (lambda out: _rewrite_shard(out, _set_column("weights", _at(0, -0.5))), "weight outside"),
-    "schema changed": (lambda out: _rewrite_shard(out, lambda t: t.drop(["truncated"])), "schema differs"),
-    "num_tokens wrong": (lambda out: _rewrite_shard(out, lambda t: t.set_column(
-        5, SCHEMA.field("num_tokens"), pa.array([n + 1 for n in t.column("num_tokens").to_pylist()], pa.int32()))),
-        "num_tokens"),
-}
-
-
-@pytest.mark.parametrize("name", list(CORRUPTIONS))
-def test_check_catches_every_change(tmp_path, good_output, name):
-    corrupt, message = CORRUPTIONS[name]
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
-    assert check_output(out).ok
-    corrupt(out)
-    report = check_output(out)
-    assert not report.ok
-    assert any(message in e for e in report.errors), report.errors
-
-
-@pytest.mark.parametrize("name", ["shard truncated", "manifest deleted"])
-def test_check_command_exits_non_zero_with_a_clear_message(tmp_path, good_output, name):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
-    CORRUPTIONS[name][0](out)
-    proc = run_cli("check", out)
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: ") and CORRUPTIONS[name][1] in proc.stderr
-
-
-def test_check_warns_about_a_shard_not_in_the_manifest_and_the_next_run_removes_it(tmp_path, good_output):
-    out = tmp_path / "out"
-    shutil.copytree(good_output, out)
-    shutil.copy(out / "train" / "data-00000.arrow", out / "train" / "data-00099.arrow")
-    report = check_output(out)
-    assert report.ok and any("data-00099.arrow" in w for w in report.warnings)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    render_files([manifest["inputs"][0]["path"]], out, RenderOptions(workers=1, shard_bytes=64 << 10,
-                                                                     batch_lines=16), overwrite=True)
-    assert not (out / "train" / "data-00099.arrow").exists()
-    assert check_output(out).warnings == []
-
-
-# Flips every byte of a shard in turn and runs `check_output` on each; prints "i outcome".
-# With "rehash", the manifest's checksum is recomputed after the flip (as a forger would), so
-# check must find the damage by reading the Arrow stream and the Datums themselves.
-SWEEP = r"""
-import hashlib, json, sys
-from pathlib import Path
-from datakit.check import check_output
-out, start, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-shard = out / "train" / "data-00000.arrow"
-original = (out / "original.arrow").read_bytes()
-manifest = json.loads((out / "manifest.json").read_text())
-for i in range(start, len(original)):
-    data = bytearray(original); data[i] ^= 0xFF
-    shard.write_bytes(bytes(data))
-    if mode == "rehash":
-        manifest["splits"]["train"]["shards"][0]["sha256"] = hashlib.sha256(data).hexdigest()
-        (out / "manifest.json").write_text(json.dumps(manifest))
-    print(i, end=" ", flush=True)
-    try:
-        errors = check_output(out).errors
-        outcome = "undetected" if not errors else "checksum" if "checksum" in errors[0] else "caught"
-    except BaseException as exc:
-        outcome = type(exc).__name__
-    print(outcome, flush=True)
-"""
-
-
-def sweep_flipped_bytes(tmp_path: Path, mode: str) -> dict[int, str]:
-    """Outcome of `check_output` for every flipped byte of a one-row shard."""
-    corpus = tmp_path / "in.jsonl"
-    corpus.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
-                                               {"role": "assistant", "content": "hello there"}]}) + "\n")
-    out = tmp_path / "out"
-    render_files([corpus], out, RenderOptions(workers=1))
-    shutil.copy(out / "train" / "data-00000.arrow", out / "original.arrow")
-    script = tmp_path / "sweep.py"
-    script.write_text(SWEEP)
-    outcomes: dict[int, str] = {}
-    size = (out / "original.arrow").stat().st_size
-    start = 0
-    while start < size:
-        proc = subprocess.run([sys.executable, str(script), str(out), str(start), mode], capture_output=True,
-                              text=True, timeout=300)
-        last = start - 1
-        for line in proc.stdout.splitlines():
-            fields = line.split()
-            last = int(fields[0])
-            if len(fields) == 2:
-                outcomes[last] = fields[1]
-        if proc.returncode != 0:  # killed by a signal while checking byte `last`
-            outcomes[last] = f"signal {-proc.returncode}"
-        start = last + 1
-    assert len(outcomes) == size
-    return outcomes
-
-
-@pytest.mark.slow
-def test_check_survives_any_flipped_byte(tmp_path):
-    outcomes = sweep_flipped_bytes(tmp_path, "keep")
-    bad = {i: o for i, o in outcomes.items() if o != "checksum"}
-    assert bad == {}, f"{len(bad)} of {len(outcomes)} flipped bytes not reported cleanly: {sorted(bad.items())[:12]}"
-
-
-@pytest.mark.slow
-def test_check_reads_the_arrow_stream_when_the_checksum_is_forged(tmp_path):
-    """Some flips leave a valid shard (alignment padding, a weight of 0.0 made a tiny positive
-    number); none may crash `check`, and the Arrow and Datum checks must catch most."""
-    outcomes = sweep_flipped_bytes(tmp_path, "rehash")
-    crashed = {i: o for i, o in outcomes.items() if o not in ("caught", "undetected")}
-    assert crashed == {}, f"check crashed on {len(crashed)} flipped bytes: {sorted(crashed.items())[:12]}"
-    caught = sum(o == "caught" for o in outcomes.values())
-    assert caught > 0.5 * len(outcomes), f"only {caught} of {len(outcomes)} forged shards caught"
+    assert not out.exists()
+    assert_check_and_datasets_agree(out)
 
 
 # -- overwriting ------------------------------------------------------------------------------

@@ -1,79 +1,29 @@
-"""Verify a packed output: its shards against the manifest, every pack's own columns, and every
-row it holds as a rendered Datum (unpacked, then checked as `datakit check` checks a render)."""
+"""How `datakit check` verifies a packed output's shards: every pack's own columns, then every
+row it holds as a rendered Datum (unpacked, then checked as a render's rows are); the files,
+checksums and sidecars are checked by `check` as for any output."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from ..check import CheckReport, _check_sidecar, datum_problem
-from ..output import Format, Output, OutputReadError
-from ..write import sha256_file
+from ..check import ShardKind, datum_problem
+from ..output import Format
 from .pack import PACKED_SCHEMA, ROW_COLUMNS, unpack_batch
 
 
-def is_packed(out_dir: str | Path) -> bool:
-    try:
-        return Output.open(out_dir, formats=(Format.PACKED,)) is not None
-    except OutputReadError:
-        return False
+def _problem(batch: pa.RecordBatch, manifest: dict) -> tuple[int, str] | None:
+    """A pack's own columns first, then every row it holds as a rendered Datum."""
+    problem = pack_problem(batch, (manifest.get("pack") or {}).get("max_tokens"))
+    if problem is None:
+        unpacked = datum_problem(unpack_batch(batch))
+        problem = None if unpacked is None else (_pack_of(batch, unpacked[0]), f"a packed row: {unpacked[1]}")
+    return problem
 
 
-def check_packed_output(out_dir: str | Path) -> CheckReport:
-    """Check a packed output thoroughly; `rows` counts packs. Problems are collected, never raised."""
-    report = CheckReport()
-    try:
-        output = Output.open(out_dir, formats=(Format.PACKED,))
-    except OutputReadError as exc:
-        report.errors.append(str(exc))
-        return report
-    max_tokens = (output.manifest.get("pack") or {}).get("max_tokens")
-    for split in output.splits:
-        entry = output.split_entry(split)
-        try:
-            paths = output.shard_paths(split)
-        except OutputReadError as exc:
-            report.errors.append(str(exc))
-            continue
-        for shard, path in zip(entry.get("shards", []), paths):
-            _check_shard(path, shard, max_tokens, report)
-        if sum(s["rows"] for s in entry.get("shards", [])) != entry.get("rows"):
-            report.errors.append(f"split {split}: manifest row count disagrees with its shards")
-        _check_sidecar(output.path, split, entry, report)
-    return report
-
-
-def _check_shard(path: Path, shard: dict, max_tokens: int | None, report: CheckReport) -> None:
-    name = shard["file"]
-    report.shards += 1
-    if path.stat().st_size != shard.get("bytes") or sha256_file(path) != shard.get("sha256"):
-        report.errors.append(f"{name}: size or checksum differs from the manifest (the file changed after it was written)")
-        return
-    rows = 0
-    try:
-        with pa.memory_map(str(path)) as source:
-            reader = pa.ipc.open_stream(source)
-            if not reader.schema.equals(PACKED_SCHEMA):
-                report.errors.append(f"{name}: schema differs from datakit's packed schema")
-                return
-            for batch in reader:
-                batch.validate(full=True)
-                problem = pack_problem(batch, max_tokens)
-                if problem is None:
-                    unpacked = datum_problem(unpack_batch(batch))
-                    problem = None if unpacked is None else (_pack_of(batch, unpacked[0]), f"a packed row: {unpacked[1]}")
-                if problem:
-                    report.errors.append(f"{name}: pack {rows + problem[0]}: {problem[1]}")
-                    return
-                rows += batch.num_rows
-    except (pa.ArrowException, OSError, ValueError, IndexError) as exc:
-        report.errors.append(f"{name}: unreadable Arrow stream ({exc.__class__.__name__}: {exc})")
-        return
-    if rows != shard["rows"]:
-        report.errors.append(f"{name}: {rows} packs, manifest says {shard['rows']}")
-    report.rows += rows
+PACKED = ShardKind(Format.PACKED.value, PACKED_SCHEMA, _problem,
+                   documents=lambda batch: len(batch.column("seq_lens").flatten()), unit="packs")
 
 
 def _pack_of(batch: pa.RecordBatch, doc: int) -> int:

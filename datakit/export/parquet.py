@@ -4,14 +4,13 @@ The Arrow shards are IPC *streams* (what `datasets` needs), which `polars.scan_i
 `pyarrow.dataset(format="arrow")` cannot scan lazily; Parquet can be scanned by polars,
 `pyarrow.dataset`, `datasets.load_dataset("parquet")`, Spark and Ray. One Parquet file per
 source shard (`OUT/<split>/data-NNNNN.parquet`), columns unchanged (a render's or a packed
-output's), row groups of about 64 MiB. Staged and committed like every datakit output, with
-`manifest.json` (`datakit-parquet/1`) last; there is no `dataset_dict.json`.
+output's), row groups of about 64 MiB. Staged and committed like every datakit output (one
+rename), with `manifest.json` (`datakit-parquet/1`); there is no `dataset_dict.json`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..output import Format, Output
-from ..write import MANIFEST, STAGING, move_into_place, prepare_output_dir, sha256_file, write_json
+from ..layout import MANIFEST, STATS
+from ..write import StagedOutput, os_errors, prepare_output_dir, sha256_file, write_json
 from .derive import copy_rejects, derived_manifest, source_stats
 
 ROW_GROUP_BYTES = 64 << 20
@@ -29,18 +29,19 @@ def export_parquet(source_dir: str | Path, out_dir: str | Path, *, overwrite: bo
     """Write the render or packed output at `source_dir` as committed Parquet shards; the manifest."""
     source = Output.open(source_dir, formats=(Format.RENDER, Format.PACKED))
     out_dir = Path(out_dir)
-    prepare_output_dir(out_dir, overwrite, markers=(MANIFEST,))
-    staging = out_dir / STAGING
-    staging.mkdir()
+    prepare_output_dir(out_dir, overwrite)
+    output = StagedOutput(out_dir, overwrite)
     try:
-        splits = {split: _write_split(source, split, staging) for split in source.splits}
-        write_json(staging / "stats.json", source_stats(source))
-        manifest = {**derived_manifest(source, Format.PARQUET, source.path), "splits": splits,
-                    "rejects": copy_rejects(source, staging)}
-        write_json(staging / MANIFEST, manifest)
-        move_into_place(staging, out_dir, last=(MANIFEST,))
+        with os_errors(out_dir):
+            staging = output.staging
+            splits = {split: _write_split(source, split, staging) for split in source.splits}
+            write_json(staging / STATS, source_stats(source))
+            manifest = {**derived_manifest(source, Format.PARQUET, source.path), "splits": splits,
+                        "rejects": copy_rejects(source, staging)}
+            write_json(staging / MANIFEST, manifest)
+        output.commit()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        output.abort()
         raise
     return manifest
 

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from datakit.cli import main
-from datakit.export.check_packed import check_packed_output, pack_problem
+from datakit.check import check_output as check_packed_output
+from datakit.export.check_packed import pack_problem
 from datakit.export.pack import PACKED_SCHEMA, pack_output
 from datakit.write import sha256_file
 
@@ -43,20 +44,20 @@ def test_damaged_pack_columns_are_found(batch, name, change, problem):
     assert problem in pack_problem(_with(batch, name, change), 512)[1]
 
 
-def test_a_damaged_row_inside_a_pack_is_found(batch, tmp_path):
+def test_a_damaged_row_inside_a_pack_is_found(conversations_output, batch, tmp_path):
+    """A real packed output whose shard is replaced by a damaged one, checksums forged to match."""
+    out = pack_output(conversations_output, tmp_path / "p", 512).out_dir
+    assert check_packed_output(out).ok
     damaged = _with(batch, "target_tokens", lambda v: v + (np.arange(len(v)) == 7))
-    out = tmp_path / "p"
-    (out / "train").mkdir(parents=True)
     shard = out / "train" / "data-00000.arrow"
     with pa.ipc.new_stream(str(shard), PACKED_SCHEMA) as writer:
         writer.write_batch(damaged)
-    manifest = {"format": "datakit-packed/1", "pack": {"max_tokens": 512},
-                "splits": {"train": {"rows": damaged.num_rows, "shards": [
-                    {"file": "train/data-00000.arrow", "rows": damaged.num_rows,
-                     "bytes": shard.stat().st_size, "sha256": sha256_file(shard)}]}}}
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["splits"]["train"]
+    entry["shards"] = [{**entry["shards"][0], "rows": damaged.num_rows, "bytes": shard.stat().st_size,
+                        "sha256": sha256_file(shard)}]
+    entry["rows"] = damaged.num_rows
     (out / "manifest.json").write_text(json.dumps(manifest))
-    (out / "dataset_dict.json").write_text('{"splits": ["train"]}')
-    (out / "train" / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000.arrow"}]}))
     report = check_packed_output(out)
     assert report.errors == ["train/data-00000.arrow: pack 0: a packed row: target_tokens is not input_tokens shifted by one"]
     result = CliRunner().invoke(main, ["check", str(out)])
