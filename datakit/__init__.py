@@ -14,6 +14,7 @@ For many conversations build one `Renderer` and call `render_batch`.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -29,8 +30,15 @@ from .render import (  # noqa: E402
 from .tokenizer import TokenizerBundle, load_tokenizer  # noqa: E402
 from .truncate import Policy  # noqa: E402
 
-# `build_renderer`, remembered: loading a tokenizer takes a second. Same arguments.
-get_renderer = lru_cache(maxsize=8)(build_renderer)
+@lru_cache(maxsize=8)
+def _remembered_renderer(arguments: str) -> Renderer:
+    template, tokenizer, options = json.loads(arguments)
+    return build_renderer(template, tokenizer, **options)
+
+
+def get_renderer(template: str = "llama3", tokenizer: str | None = None, **options: Any) -> Renderer:
+    """`build_renderer` (same arguments), remembered: loading a tokenizer takes a second."""
+    return _remembered_renderer(json.dumps([template, tokenizer, options], sort_keys=True))
 
 
 def render_conversation(conversation: list[dict[str, Any]] | dict[str, Any], template: str = "llama3",

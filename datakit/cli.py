@@ -11,6 +11,7 @@ from typing import Callable
 import click
 
 from . import __version__
+from .clitypes import JSON_OBJECT
 from .export.commands import export_command, pack_command
 from .export.pack import PackError, format_pack_stats, render_packed
 from .inspect import inspect_command
@@ -92,6 +93,9 @@ def main() -> None:
                    "tokens, as Hugging Face does. Default: such text is encoded as plain text.")
 @click.option("--date-string", default=DEFAULT_DATE_STRING, show_default=True,
               help="Date the Llama 3 templates write into the system header.")
+@click.option("--chat-template-kwargs", "chat_template_kwargs", type=JSON_OBJECT,
+              help='Template variables, as apply_chat_template(**kwargs) takes them, e.g. '
+                   '\'{"enable_thinking": false}\'; a record\'s own "chat_template_kwargs" object wins.')
 @click.option("--drop-reasoning", is_flag=True,
               help="Train without reasoning_content. Without it, reasoning on a template that never "
                    "writes any is a reasoning_dropped reject.")
@@ -105,7 +109,8 @@ def main() -> None:
 def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, messages_key: str, template: str,
            tokenizer: str | None, train_on: str, max_length: str, truncation: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
-           parse_special_tokens: bool, date_string: str, drop_reasoning: bool, workers: int | None,
+           parse_special_tokens: bool, date_string: str, chat_template_kwargs: dict | None,
+           drop_reasoning: bool, workers: int | None,
            shard_mb: int, pack: int | None, overwrite: bool, quiet: bool) -> None:
     """Render chat data INPUTS into Datums: tokens, loss weights, Arrow shards.
 
@@ -126,7 +131,7 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
-        drop_reasoning=drop_reasoning,
+        drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs,
     )
     out_dir = output or default_output_dir(inputs[0])
     total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     BAD_TOOLS = "bad_tools"
     BAD_REASONING = "bad_reasoning"
     UNSUPPORTED_CONTENT_PART = "unsupported_content_part"
+    BAD_CHAT_TEMPLATE_KWARGS = "bad_chat_template_kwargs"
     # splitting
     DUPLICATE = "duplicate"
     # rendering
@@ -54,6 +55,7 @@ class Reason(StrEnum):
     REASONING_DROPPED = "reasoning_dropped"
     CONTENT_DROPPED = "content_dropped"
     TOOLS_DROPPED = "tools_dropped"
+    REASONING_WITH_THINKING_DISABLED = "reasoning_with_thinking_disabled"
     NO_TRAINABLE_TOKENS = "no_trainable_tokens"
     # truncation
     TOO_LONG = "too_long"

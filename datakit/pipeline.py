@@ -53,6 +53,7 @@ class RenderOptions:
     input_format: Form = Form.AUTO
     messages_key: str = "messages"
     drop_reasoning: bool = False
+    chat_template_kwargs: dict[str, Any] | None = None  # as apply_chat_template(**kwargs) takes them
     max_length: int | None = 16384
     truncation: Policy = Policy.RIGHT
     test_ratio: float | None = None
@@ -106,7 +107,7 @@ class BatchWorker:
         self.renderer = build_renderer(
             options.template, options.tokenizer, train_on=options.train_on,
             parse_special_tokens=options.parse_special_tokens, date_string=options.date_string,
-            drop_reasoning=options.drop_reasoning,
+            drop_reasoning=options.drop_reasoning, chat_template_kwargs=options.chat_template_kwargs,
         )
         self.template = self.renderer.template
         self.parser = record_parser(options, self.template.roles)

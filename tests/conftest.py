@@ -37,6 +37,9 @@ def bundle(name: str):
 
 @lru_cache(maxsize=None)
 def renderer(template: str, **options) -> Renderer:
+    """A renderer with the session's tokenizers; `chat_template_kwargs` as a tuple of pairs."""
+    if "chat_template_kwargs" in options:
+        options["chat_template_kwargs"] = dict(options["chat_template_kwargs"])
     chat = load_template(template)
     return Renderer(chat, bundle(chat.tokenizer), **options)
 

@@ -208,3 +208,27 @@ def test_the_api_reads_what_the_command_line_reads():
     with pytest.raises(RenderError) as info:
         datakit.render_conversation([{"role": "user", "content": [{"type": "image_url"}]}])
     assert info.value.reason == "unsupported_content_part"
+
+
+def test_chat_template_kwargs_reach_the_template_and_a_record_can_override_them(tmp_path):
+    """Qwen3's enable_thinking=false writes an empty think block into the final turn."""
+    plain = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    thinking_off = renderer("qwen3", chat_template_kwargs=(("enable_thinking", False),))
+    assert "<think>" in renderer("qwen3").render_text(plain)  # the default: the framed final turn
+    overridden = {**plain, "chat_template_kwargs": {"enable_thinking": True}}
+    assert thinking_off.render_text(overridden) == renderer("qwen3").render_text(plain)
+    with pytest.raises(RenderError) as info:
+        thinking_off.render(REASONING)
+    assert info.value.reason == "reasoning_with_thinking_disabled"
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({**plain, "chat_template_kwargs": [1]}) + "\n" + json.dumps(REASONING) + "\n")
+    result = render_files([source], tmp_path / "out", RenderOptions(
+        template="qwen3", workers=1, chat_template_kwargs={"enable_thinking": False}))
+    assert result.stats["rejected_by_reason"] == {"bad_chat_template_kwargs": 1, "reasoning_with_thinking_disabled": 1}
+    assert result.manifest["options"]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_cookbook_modes_have_tinker_cookbooks_names_and_keep_their_old_ones():
+    for old, new in (("llama3-cookbook", "cookbook:llama3"), ("qwen3-cookbook", "cookbook:qwen3")):
+        assert renderer(old).template.name == renderer(new).template.name == new
+        assert renderer(old).template.source == renderer(new).template.source

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..clitypes import JSON_OBJECT
 from ..read import Form, RecordParser
 from ..render import DEFAULT_DATE_STRING, TemplateError, TrainOn
 from ..tokenizer import TokenizerBundle, TokenizerError
@@ -74,7 +75,8 @@ def _from_jsonl(target: Path, split: str | None, picks: dict, tokenizer: str | N
                              parse_special_tokens=bool(jsonl_only["--parse-special-tokens"]),
                              train_on=jsonl_only["--train-on"] or TrainOn.ALL_ASSISTANT,
                              date_string=jsonl_only["--date-string"] or DEFAULT_DATE_STRING,
-                             drop_reasoning=bool(jsonl_only["--drop-reasoning"]))
+                             drop_reasoning=bool(jsonl_only["--drop-reasoning"]),
+                             chat_template_kwargs=jsonl_only["--chat-template-kwargs"])
     parser = RecordParser(renderer.template.roles, Form(jsonl_only["--format"] or Form.AUTO),
                           jsonl_only["--messages-key"] or "messages")
     rows = load_jsonl_rows(target, renderer, rows=picks["rows"], line=picks["line"], limit=picks["limit"],
@@ -143,11 +145,13 @@ def _print(selection: Selection, colored: bool, tokens_table: bool, boundaries: 
               help="JSONL only: record form, as for render.  [default: auto]")
 @click.option("--messages-key", metavar="KEY", help="JSONL only: as for render.  [default: messages]")
 @click.option("--drop-reasoning", is_flag=True, default=None, help="JSONL only: as for render.")
+@click.option("--chat-template-kwargs", type=JSON_OBJECT, help="JSONL only: as for render.")
 def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], lines: tuple[int, ...],
                     source: str | None, truncated: bool, limit: int, tokens_table: bool, boundaries: bool,
                     html_file: Path | None, color: bool | None, template: str | None, tokenizer: str | None,
                     train_on: str | None, parse_special_tokens: bool | None, date_string: str | None,
-                    input_format: str | None, messages_key: str | None, drop_reasoning: bool | None) -> None:
+                    input_format: str | None, messages_key: str | None, drop_reasoning: bool | None,
+                    chat_template_kwargs: dict | None) -> None:
     """Show what the model will learn from rows: decoded text, trained tokens highlighted.
 
     TARGET is a rendered output directory (rows are decoded from its shards with the tokenizer
@@ -167,7 +171,8 @@ def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], line
     picks = {"rows": rows or None, "line": lines or None, "truncated": truncated, "limit": limit, "source": source}
     jsonl_only = {"--template": template, "--train-on": train_on,
                   "--parse-special-tokens": parse_special_tokens, "--date-string": date_string,
-                  "--format": input_format, "--messages-key": messages_key, "--drop-reasoning": drop_reasoning}
+                  "--format": input_format, "--messages-key": messages_key, "--drop-reasoning": drop_reasoning,
+                  "--chat-template-kwargs": chat_template_kwargs}
     try:
         if target.is_dir():
             selection = _from_output(target, split, picks, tokenizer, jsonl_only)

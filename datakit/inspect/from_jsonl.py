@@ -14,10 +14,12 @@ from .rows import DEFAULT_LIMIT, InspectedRow, InspectError, as_list
 
 def make_renderer(template: str = "llama3", tokenizer: str | None = None, *,
                   parse_special_tokens: bool = False, train_on: str = "all_assistant",
-                  date_string: str = DEFAULT_DATE_STRING, drop_reasoning: bool = False) -> Renderer:
+                  date_string: str = DEFAULT_DATE_STRING, drop_reasoning: bool = False,
+                  chat_template_kwargs: dict | None = None) -> Renderer:
     """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError)."""
     return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens,
-                          date_string=date_string, drop_reasoning=drop_reasoning)
+                          date_string=date_string, drop_reasoning=drop_reasoning,
+                          chat_template_kwargs=chat_template_kwargs)
 
 
 def load_jsonl_rows(

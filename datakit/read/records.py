@@ -24,11 +24,13 @@ ALL_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython"})
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """A valid record: normalized messages and tools, and the whole record (for `--group-key`)."""
+    """A valid record: normalized messages and tools, its own chat-template kwargs, and the
+    whole record (for `--group-key`)."""
 
     messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]] | None
-    record: dict[str, Any]
+    tools: list[dict[str, Any]] | None = None
+    record: dict[str, Any] | None = None
+    kwargs: dict[str, Any] | None = None  # the record's `chat_template_kwargs`
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,11 @@ class RecordParser:
         if not isinstance(value, dict):
             raise Invalid(Reason.NOT_AN_OBJECT, f"the record is a JSON {_json_kind(value)}, not an object")
         messages = normalize_messages(to_messages(value, Form(self.form), self.messages_key), self.roles)
-        return Conversation(messages, normalize_tools(value.get("tools")), value)
+        kwargs = value.get("chat_template_kwargs")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise Invalid(Reason.BAD_CHAT_TEMPLATE_KWARGS, f"'chat_template_kwargs' is a {type(kwargs).__name__}, "
+                          "not an object")
+        return Conversation(messages, normalize_tools(value.get("tools")), value, kwargs or None)
 
 
 def _json_kind(value: Any) -> str:

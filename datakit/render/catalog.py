@@ -31,9 +31,11 @@ BUILTIN: dict[str, Builtin] = {
     "llama3.2": Builtin("llama3.2.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, dated=True),
     "qwen2.5": Builtin("qwen2.5.jinja", "qwen2.5"),
     "qwen3": Builtin("qwen3.jinja", "qwen3", reasoning=True),
-    "llama3-cookbook": Builtin("llama3-cookbook.jinja", "llama3", "<|begin_of_text|>"),
-    "qwen3-cookbook": Builtin("qwen3-cookbook.jinja", "qwen3", reasoning=True),
+    # tinker-cookbook 0.6.1's renderers, by their names there
+    "cookbook:llama3": Builtin("llama3-cookbook.jinja", "llama3", "<|begin_of_text|>"),
+    "cookbook:qwen3": Builtin("qwen3-cookbook.jinja", "qwen3", reasoning=True),
 }
+ALIASES = {"llama3-cookbook": "cookbook:llama3", "qwen3-cookbook": "cookbook:qwen3"}  # the 0.1 names
 
 
 def builtin_template_source(file_name: str) -> str:
@@ -42,6 +44,7 @@ def builtin_template_source(file_name: str) -> str:
 
 def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> ChatTemplate:
     """A built-in chat format by name, or a Jinja file marked up with `{% generation %}`."""
+    name_or_path = ALIASES.get(name_or_path, name_or_path)
     builtin = BUILTIN.get(name_or_path)
     if builtin is not None:
         variables = (("date_string", date_string),) if builtin.dated else ()

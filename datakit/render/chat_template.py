@@ -126,16 +126,22 @@ class ChatTemplate:
             return self.renders_reasoning
         return "reasoning_content" in self.source or "thinking" in self.source
 
-    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
+    @property
+    def takes_thinking_switch(self) -> bool:
+        """Whether `enable_thinking` (a chat-template kwarg) changes what the template writes."""
+        return "enable_thinking" in self.source
+
+    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+               kwargs: dict[str, Any] | None = None, add_generation_prompt: bool = False) -> str:
         """The conversation as the template writes it for training (no generation prompt), the
-        way `apply_chat_template(messages, tools=tools)` calls it."""
+        way `apply_chat_template(messages, tools=tools, **kwargs)` calls it."""
         try:
             return self.compiled.render(
+                **{**dict(self.variables), **(kwargs or {})},
                 messages=messages,
                 tools=tools,
-                add_generation_prompt=False,
+                add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token or "",
-                **dict(self.variables),
             )
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template error: {exc}") from None

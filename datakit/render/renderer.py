@@ -50,7 +50,7 @@ class Renderer:
 
     def __init__(self, template: ChatTemplate, tokenizer: TokenizerBundle, *,
                  train_on: TrainOn | str = TrainOn.ALL_ASSISTANT, parse_special_tokens: bool = False,
-                 drop_reasoning: bool = False):
+                 drop_reasoning: bool = False, chat_template_kwargs: dict[str, Any] | None = None):
         if template.bos_token is None and tokenizer.bos_token:
             template = dataclasses.replace(template, bos_token=tokenizer.bos_token)
         self.template = template
@@ -58,6 +58,7 @@ class Renderer:
         self.train_on = TrainOn(train_on)
         self.parse_special_tokens = parse_special_tokens
         self.drop_reasoning = drop_reasoning
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.parser = RecordParser(template.roles)
         self.escaper = Escaper(tokenizer.control_tokens, parse_special_tokens)
         control_split = re.compile(alternation([*tokenizer.control_tokens, GENERATION_START, GENERATION_END,
@@ -75,7 +76,7 @@ class Renderer:
         """The exact text the template produces (markers removed, content unescaped)."""
         conversation = self.conversation(conversation)
         text = self.template.render(self.escaper.escape_messages(self._messages(conversation)),
-                                    self.escaper.escape(conversation.tools))
+                                    self.escaper.escape(conversation.tools), self.kwargs(conversation))
         for marker in MARKERS[:3]:
             text = text.replace(marker, "")
         return self.escaper.unescape(text)
@@ -127,6 +128,12 @@ class Renderer:
                 results[i] = dataclasses.replace(results[i], reasoning_dropped=count)
         return results  # type: ignore[return-value]
 
+    def kwargs(self, conversation: Conversation) -> dict[str, Any]:
+        """The chat-template kwargs a conversation renders with: the renderer's, then its own."""
+        if not conversation.kwargs:
+            return self.chat_template_kwargs
+        return {**self.chat_template_kwargs, **self.escaper.escape(conversation.kwargs)}
+
     def _messages(self, conversation: Conversation) -> list[dict[str, Any]]:
         messages = conversation.messages
         if self.drop_reasoning and any("reasoning_content" in m for m in messages):
@@ -143,10 +150,17 @@ class Renderer:
                 raise RenderError(Reason.REASONING_DROPPED,
                                   f"message {with_reasoning[0]} has reasoning_content, which template "
                                   f"{self.template.name} never writes; pass --drop-reasoning to train without it")
+        kwargs = self.kwargs(conversation)
+        if kwargs.get("enable_thinking") is False and self.template.takes_thinking_switch:
+            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content")]
+            if with_reasoning:
+                raise RenderError(Reason.REASONING_WITH_THINKING_DISABLED,
+                                  f"message {with_reasoning[0]} has reasoning_content, but enable_thinking is "
+                                  "false: the model is asked not to reason")
         escaped = self.escaper.escape_messages(messages)
         tools = self.escaper.escape(conversation.tools)
         try:
-            text = self.template.render(escaped, tools)
+            text = self.template.render(escaped, tools, kwargs)
         except TemplateError as exc:
             raise RenderError(Reason.TEMPLATE_ERROR, str(exc)) from None
         if not text.isascii():
@@ -212,6 +226,7 @@ def build_renderer(
     parse_special_tokens: bool = False,
     date_string: str = DEFAULT_DATE_STRING,
     drop_reasoning: bool = False,
+    chat_template_kwargs: dict[str, Any] | None = None,
 ) -> Renderer:
     """A Renderer for a template name or file and a tokenizer (default: the template's)."""
     chat = load_template(template, date_string)
@@ -219,4 +234,4 @@ def build_renderer(
     if name is None:
         raise TemplateError(f"template {template} names no tokenizer; pass --tokenizer")
     return Renderer(chat, load_tokenizer(name), train_on=train_on, parse_special_tokens=parse_special_tokens,
-                    drop_reasoning=drop_reasoning)
+                    drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs)
