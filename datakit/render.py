@@ -21,7 +21,6 @@ import dataclasses
 import operator
 import re
 from itertools import chain
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, NamedTuple
 
@@ -115,7 +114,7 @@ class Renderer:
         self._unescape_re = re.compile(re.escape(ESCAPE) + ".", re.DOTALL)
         self._piece_cache: dict[str, list[int]] = {}
         self._token_bytes = tokenizer.token_bytes
-        self._normalizes_nfc = tokenizer.normalizes_nfc
+        self._needs_normalizing = tokenizer.needs_normalizing
 
     # -- one conversation -------------------------------------------------------------------
 
@@ -229,7 +228,7 @@ class Renderer:
         if trainable and pos > opened:
             intervals.append((opened, pos))
         texts.append("".join(current))
-        if not in_ascii and self._normalizes_nfc and not all(unicodedata.is_normalized("NFC", t) for t in texts):
+        if not in_ascii and any(map(self._needs_normalizing, texts)):
             return None
         return ByteLayout(texts, intervals, pos)
 
@@ -352,9 +351,7 @@ class Renderer:
                     pure_texts.append(piece)
             else:
                 piece = "".join(t for t, _ in runs)
-                if self._token_bytes is not None and (
-                    not self._normalizes_nfc or unicodedata.is_normalized("NFC", piece)
-                ):
+                if self._token_bytes is not None and not self._needs_normalizing(piece):
                     plan.append((3, len(pure_texts), _run_layout(runs, in_bytes=True)))
                     pure_texts.append(piece)
                 else:

@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +24,7 @@ import tokenizers
 from tokenizers import Tokenizer
 
 from .fast_bpe import FastEncoder, fast_encoder
+from .nfc import nfc_could_change
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -76,14 +76,18 @@ class TokenizerBundle:
         if self.fast is None:
             return [e.ids for e in self.full.encode_batch_fast(texts, add_special_tokens=False)]
         ids, redo = self.fast.encode_batch(texts)
-        if self.normalizes_nfc:  # tiktoken does not normalize: such text goes to `full`
-            redo = sorted({*redo, *(i for i, text in enumerate(texts)
-                                    if not text.isascii() and not unicodedata.is_normalized("NFC", text))})
+        # tiktoken does not normalize: text the normalizer would change goes to `full`.
+        redo = sorted({*redo, *(i for i, text in enumerate(texts) if self.needs_normalizing(text))})
         if redo:
             again = self.full.encode_batch_fast([texts[i] for i in redo], add_special_tokens=False)
             for i, encoding in zip(redo, again):
                 ids[i] = encoding.ids
         return ids
+
+    def needs_normalizing(self, text: str) -> bool:
+        """True when this tokenizer's normalizer could change `text`: its tokens then do not
+        spell its bytes, and tiktoken (which does not normalize) cannot encode it."""
+        return self.normalizes_nfc and nfc_could_change(text)
 
     @cached_property
     def plain(self) -> Tokenizer:
