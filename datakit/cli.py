@@ -51,7 +51,7 @@ def main() -> None:
               help="Output directory [default: INPUT without .jsonl, plus .datakit].")
 @click.option("-t", "--template", default="llama3", show_default=True,
               help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags.")
-@click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3), a directory with "
+@click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3, qwen3.5), a directory with "
               "tokenizer.json, or a locally cached hub id [default: the template's].")
 @click.option("--train-on", type=click.Choice(TRAIN_ON), default="all_assistant", show_default=True,
               help="Which assistant messages are trainable; a message's own \"trainable\" key wins.")

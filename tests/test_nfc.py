@@ -57,7 +57,7 @@ def test_tokenizers_changes_no_text_that_python_calls_normalized(probes):
     assert python_only == changed  # so far Python's check alone would do; the pinned set is a margin
 
 
-@pytest.mark.parametrize("name", ["qwen2.5", "qwen3"])
+@pytest.mark.parametrize("name", ["qwen2.5", "qwen3", "qwen3.5"])
 def test_text_with_a_mark_the_tables_disagree_on_is_left_to_tokenizers(name):
     tokenizer = bundle(name)
     newer = "a\u07fd b\u1df6 \U00011935\U00011930 e\u1dfa\u0301 >\u16ff0"
