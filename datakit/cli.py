@@ -74,7 +74,7 @@ def main() -> None:
 @_input_options
 @click.option("-t", "--template", default="llama3", show_default=True,
               help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags.")
-@click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3), a directory with "
+@click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3, qwen3.5), a directory with "
               "tokenizer.json, or a locally cached hub id [default: the template's].")
 @click.option("--train-on", type=click.Choice([m.value for m in TrainOn]), default=TrainOn.ALL_ASSISTANT.value, show_default=True,
               help="Which assistant messages are trainable; a message's own \"trainable\" key wins.")

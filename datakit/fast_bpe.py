@@ -4,11 +4,13 @@ The bundled Llama 3 and Qwen tokenizers are tiktoken-style byte-level BPE: one s
 bytes mapped to printable characters, merges ranked by token id. tiktoken runs the same
 algorithm over the same vocabulary with one difference: it looks each pre-token up in the
 vocabulary whole before merging (what `ignore_merges` does in `tokenizers`), while these
-`tokenizer.json` files merge. For Qwen that changes nothing; for Llama 3, 588 tokens such as
-" Việt" are reached only by that lookup, never by merges. They are listed in
-`assets/lookup-only-tokens.json` (made by `lookup_only_tokens`), and a text whose ids hold one of
-them is encoded again by `tokenizers`. The tests check every golden row, the example data and
-fuzzed text against `tokenizers`, and the list itself.
+`tokenizer.json` files merge. For Qwen2.5 / Qwen3 that changes nothing; for Llama 3, 588 tokens
+such as " Việt", and for Qwen3.5, 201 tokens such as "俱乐部" and " çeşit", are reached only by
+that lookup, never by merges. They are listed in `assets/lookup-only-tokens.json` (made by
+`lookup_only_tokens`), and a text whose ids hold one of them is encoded again by `tokenizers`.
+The tests check every golden row, the example data and fuzzed text against `tokenizers`, and
+the list itself. (tiktoken does not normalize either: `TokenizerBundle.encode_whole` sends
+text that NFC could change to `tokenizers`.)
 
 Only the bundled tokenizer files get this path (their sha256 is in that list); any other
 tokenizer is encoded by `tokenizers` alone.

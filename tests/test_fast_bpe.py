@@ -15,7 +15,7 @@ from conftest import bundle, data_rows, renderer
 from datakit.fast_bpe import LOOKUP_ONLY, lookup_only_tokens
 from datakit.tokenizer import BUNDLED, PACKAGE_DIR
 
-NAMES = ["llama3", "qwen2.5", "qwen3"]
+NAMES = ["llama3", "qwen2.5", "qwen3", "qwen3.5"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -23,7 +23,7 @@ def test_bundled_tokenizers_get_the_fast_encoder(name):
     assert bundle(name).fast is not None and bundle(name).encoder_name.startswith("tiktoken ")
 
 
-@pytest.mark.parametrize("asset", sorted({asset for asset, _ in BUNDLED.values()}))
+@pytest.mark.parametrize("asset", sorted({bundled.asset for bundled in BUNDLED.values()}))
 def test_lookup_only_tokens_are_those_the_merges_never_build(asset):
     data = (PACKAGE_DIR / "assets" / asset).read_bytes()
     known = json.loads(LOOKUP_ONLY.read_text(encoding="utf-8"))[asset]

@@ -32,7 +32,7 @@ def test_qwen_bundles():
     assert "<|fim_prefix|>" in qwen3.control_tokens
 
 
-@pytest.mark.parametrize("name", ["llama3", "qwen2.5", "qwen3"])
+@pytest.mark.parametrize("name", ["llama3", "qwen2.5", "qwen3", "qwen3.5"])
 def test_plain_twin_keeps_every_id_but_reads_control_text_as_text(name):
     b = bundle(name)
     assert b.plain.get_vocab() == b.full.get_vocab()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from enum import StrEnum
 from typing import Any, Sequence
 
@@ -63,7 +62,7 @@ class Renderer:
         self.escaper = Escaper(tokenizer.control_tokens, parse_special_tokens)
         control_split = re.compile(alternation([*tokenizer.control_tokens, GENERATION_START, GENERATION_END,
                                                 ENCODE_BOUNDARY]))
-        self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, self._changes_under_normalizer)
+        self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, tokenizer.needs_normalizing)
 
     def render(self, conversation: Renderable) -> Rendered:
         """Render one conversation; raises RenderError."""
@@ -106,7 +105,7 @@ class Renderer:
             marked[i] = text, span_flags
             layout = None
             if not escaped and self.tokenizer.token_bytes is not None:
-                layout = byte_layout(text, span_flags, self._changes_under_normalizer)
+                layout = byte_layout(text, span_flags, self.tokenizer.needs_normalizing)
             if layout is None:
                 in_pieces.append(i)
             else:
@@ -193,9 +192,6 @@ class Renderer:
                 flags[i] = 1.0 if message["trainable"] else 0.0
                 overridden = True
         return None if not overridden and not last_only else flags
-
-    def _changes_under_normalizer(self, text: str) -> bool:
-        return self.tokenizer.normalizes_nfc and not unicodedata.is_normalized("NFC", text)
 
 
 _REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
