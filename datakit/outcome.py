@@ -51,7 +51,10 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     # rendering
     TEMPLATE_ERROR = "template_error"
+    TEMPLATE_TIMEOUT = "template_timeout"
+    TEMPLATE_TOO_LARGE = "template_too_large"
     TEMPLATE_SPANS_MISMATCH = "template_spans_mismatch"
+    FORGED_CONTROL_TOKEN = "forged_control_token"
     REASONING_DROPPED = "reasoning_dropped"
     CONTENT_DROPPED = "content_dropped"
     TOOLS_DROPPED = "tools_dropped"

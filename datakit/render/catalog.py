@@ -59,6 +59,6 @@ def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> 
             f"{path}: the template marks nothing trainable; wrap each assistant turn's "
             "content and end-of-turn token in {% generation %}...{% endgeneration %}"
         )
-    template = ChatTemplate(path.name, source, None, None, variables=(("date_string", date_string),))
+    template = ChatTemplate(path.name, source, None, None, variables=(("date_string", date_string),), limited=True)
     template.compiled  # fail on syntax errors now, not on the first row
     return template

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import chain
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START
+from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, OWN
 
-MARKER_SPLIT = re.compile(f"([{GENERATION_START}{GENERATION_END}{ENCODE_BOUNDARY}])")
+MARKER_SPLIT = re.compile(f"([{GENERATION_START}{GENERATION_END}{ENCODE_BOUNDARY}{OWN}])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +39,14 @@ class ByteLayout(NamedTuple):
     texts: list[str]  # encoded one after another (more than one at encode boundaries)
     intervals: list[tuple[int, int]]  # trainable [start, end) byte ranges
     num_bytes: int
+    owned_at: list[int] = []  # byte offsets of the markup the template wrote itself (OWN before it)
+    unowned_marker: bool = False  # a marker without OWN before it: made from data (`provenance`)
 
 
 def byte_layout(text: str, span_flags: list[float] | None,
                 changes_under_normalizer: Callable[[str], bool]) -> ByteLayout | None:
-    """Marked text as texts to encode and trainable byte ranges, markers removed.
+    """Marked text as texts to encode and trainable byte ranges, markers and OWNs removed, and
+    where the control tokens are that an OWN stood before.
 
     `span_flags` gives each generation span's weight (None: all trainable). None when byte
     positions in the text would not be byte positions in the tokens (text the tokenizer's
@@ -54,6 +57,7 @@ def byte_layout(text: str, span_flags: list[float] | None,
     texts: list[str] = []
     current: list[str] = []
     intervals: list[tuple[int, int]] = []
+    owned_at: list[int] = []
     pos = opened = 0
     trainable = False
     span = -1
@@ -63,6 +67,12 @@ def byte_layout(text: str, span_flags: list[float] | None,
                 current.append(part)
                 pos += len(part) if in_ascii else len(part.encode("utf-8"))
             continue
+        if part == OWN:
+            owned_at.append(pos)
+            continue
+        if k < 2 or parts[k - 2] != OWN or parts[k - 1]:
+            return ByteLayout([], [], 0, unowned_marker=True)
+        owned_at.pop()  # that OWN was the marker's
         if trainable and pos > opened:
             intervals.append((opened, pos))
         if part == GENERATION_START:
@@ -78,15 +88,16 @@ def byte_layout(text: str, span_flags: list[float] | None,
     texts.append("".join(current))
     if not in_ascii and any(map(changes_under_normalizer, texts)):
         return None
-    return ByteLayout(texts, intervals, pos)
+    return ByteLayout(texts, intervals, pos, owned_at)
 
 
-def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray,
-                   layouts: list[ByteLayout]) -> list[Rendered | None]:
+def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray, layouts: list[ByteLayout],
+                   is_control: np.ndarray | None = None) -> list[Rendered | None]:
     """Rows from the ids of their encoded texts (in order), weighted in one pass for the batch.
 
     A row whose tokens do not add up to its text's bytes (a tokenizer that strips or rewrites
-    text) comes back as None.
+    text) comes back as None, and so does one whose control ids (`is_control`, when given) do not
+    start exactly at its layout's `owned_at` offsets: where the template wrote control tokens.
     """
     num_segments = np.fromiter(map(len, segment_ids), np.int64, len(segment_ids))
     tokens = np.fromiter(chain.from_iterable(segment_ids), np.int32, int(num_segments.sum()))
@@ -98,6 +109,8 @@ def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray,
     row_bounds = segment_bounds[first_segment]  # token index where each row starts / ends
     byte_bounds = np.concatenate([[0], ends])[row_bounds]
     ok = np.diff(byte_bounds) == np.fromiter((layout.num_bytes for layout in layouts), np.int64, len(layouts))
+    if is_control is not None:
+        ok &= _control_ids_owned(starts[is_control[tokens]], byte_bounds, layouts)
 
     marks = np.zeros(len(tokens) + 1, dtype=np.int32)
     rows = [r for r, layout in enumerate(layouts) if ok[r] for _ in layout.intervals]
@@ -112,3 +125,16 @@ def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray,
         Rendered(tokens[a:b], weights[a:b]) if good else None
         for a, b, good in zip(row_bounds[:-1].tolist(), row_bounds[1:].tolist(), ok.tolist())
     ]
+
+
+def _control_ids_owned(found: np.ndarray, byte_bounds: np.ndarray, layouts: list[ByteLayout]) -> np.ndarray:
+    """Per row: whether the control ids, starting at batch byte offsets `found`, are exactly the
+    ones its template wrote (`owned_at`)."""
+    counts = [len(layout.owned_at) for layout in layouts]
+    owned = np.fromiter(chain.from_iterable(layout.owned_at for layout in layouts), np.int64, sum(counts))
+    owned += np.repeat(byte_bounds[:-1], counts)
+    if np.array_equal(found, owned):
+        return np.ones(len(layouts), dtype=bool)
+    found_rows = np.split(found, np.searchsorted(found, byte_bounds[1:-1]))
+    owned_rows = np.split(owned, np.cumsum(counts)[:-1])
+    return np.array([np.array_equal(a, b) for a, b in zip(found_rows, owned_rows)], dtype=bool)

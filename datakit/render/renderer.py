@@ -6,7 +6,8 @@ conversation of the batch is tokenized whole, exactly as Hugging Face tokenizes 
 tokens are weighted by byte position (`layout`). Message text never becomes a control token
 unless `parse_special_tokens` is set: a conversation whose messages held control-token strings
 had them escaped (`escape`) and is encoded in pieces instead (`pieces`), as are conversations of
-tokenizers that are not byte-level.
+tokenizers that are not byte-level. Every rendered text is checked to hold no control token or
+marker the template did not write itself (`provenance`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import re
 from enum import StrEnum
 from typing import Any, Sequence
 
+import numpy as np
+
 from ..outcome import Invalid, Reason
 from ..read import Conversation, RecordParser
 from ..tokenizer import TokenizerBundle, load_tokenizer
 from .catalog import DEFAULT_DATE_STRING, load_template
-from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, ChatTemplate, TemplateError
+from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, OWN, ChatTemplate, TemplateError
 from .escape import Escaper, alternation
 from .layout import ByteLayout, Rendered, byte_layout, weigh_by_bytes
 from .pieces import PieceEncoder
+from .provenance import Forged, OwnedTemplate
 
 
 class TrainOn(StrEnum):
@@ -60,6 +64,12 @@ class Renderer:
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.parser = RecordParser(template.roles)
         self.escaper = Escaper(tokenizer.control_tokens, parse_special_tokens)
+        self._owned = OwnedTemplate(template, tokenizer.control_tokens, parse_special_tokens,
+                                    self.chat_template_kwargs, tokenizer.name)
+        ids = list(tokenizer.control_tokens.values())
+        # Indexed by the ids of the whole-text path, which has `token_bytes` for every id.
+        self._is_control = np.zeros(max([0 if tokenizer.token_bytes is None else len(tokenizer.token_bytes), *(i + 1 for i in ids)]), bool)
+        self._is_control[ids] = True
         control_split = re.compile(alternation([*tokenizer.control_tokens, GENERATION_START, GENERATION_END,
                                                 ENCODE_BOUNDARY]))
         self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, tokenizer.needs_normalizing)
@@ -99,26 +109,34 @@ class Renderer:
         for i, item in enumerate(conversations):
             try:
                 text, span_flags, escaped, dropped[i] = self._render_marked(self.conversation(item))
+                layout = None if escaped else self._whole_layout(text, span_flags)
+                if layout is None:
+                    text = self._checked(text)
             except RenderError as exc:
                 results[i] = exc
                 continue
             marked[i] = text, span_flags
-            layout = None
-            if not escaped and self.tokenizer.token_bytes is not None:
-                layout = byte_layout(text, span_flags, self.tokenizer.needs_normalizing)
             if layout is None:
                 in_pieces.append(i)
             else:
                 whole.append((i, layout))
         if whole:
             texts = [t for _, layout in whole for t in layout.texts]
+            # A row whose control ids are not exactly where its template wrote control tokens
+            # comes back None, as does one whose bytes do not add up (a tokenizer that strips
+            # text): the pieces path renders it, after the exact check of what the template wrote.
             placed = weigh_by_bytes(self.tokenizer.encode_whole(texts), self.tokenizer.token_bytes,
-                                    [layout for _, layout in whole])
+                                    [layout for _, layout in whole],
+                                    self._is_control if self._owned.provenance.checks_tokens else None)
             for (i, _), rendered in zip(whole, placed):
-                if rendered is None:  # the tokenizer changed the text (e.g. stripped spaces)
-                    in_pieces.append(i)
-                else:
+                if rendered is not None:
                     results[i] = rendered
+                    continue
+                try:
+                    marked[i] = self._checked(marked[i][0]), marked[i][1]
+                    in_pieces.append(i)
+                except RenderError as exc:
+                    results[i] = exc
         if in_pieces:
             for i, rendered in zip(in_pieces, self._pieces.encode([marked[i] for i in in_pieces])):
                 results[i] = rendered
@@ -126,6 +144,25 @@ class Renderer:
             if count and isinstance(results[i], Rendered):
                 results[i] = dataclasses.replace(results[i], reasoning_dropped=count)
         return results  # type: ignore[return-value]
+
+    def _whole_layout(self, text: str, span_flags: list[float] | None) -> ByteLayout | None:
+        """The layout to encode `text` whole with, or None for the pieces path; raises RenderError
+        for a marker made from data."""
+        if self.tokenizer.token_bytes is None:
+            return None
+        layout = byte_layout(text, span_flags, self.tokenizer.needs_normalizing)
+        if layout is not None and layout.unowned_marker:
+            self._checked(text)  # raises, naming the marker
+            return None
+        return layout
+
+    def _checked(self, text: str) -> str:
+        """`text` without its OWNs, once every control token and marker in it is known to be the
+        template's own; raises RenderError (forged_control_token)."""
+        try:
+            return self._owned.provenance.verify(text)
+        except Forged as exc:
+            raise RenderError(Reason.FORGED_CONTROL_TOKEN, str(exc)) from None
 
     def kwargs(self, conversation: Conversation) -> dict[str, Any]:
         """The chat-template kwargs a conversation renders with: the renderer's, then its own."""
@@ -159,16 +196,16 @@ class Renderer:
         escaped = self.escaper.escape_messages(messages)
         tools = self.escaper.escape(conversation.tools)
         try:
-            text = self.template.render(escaped, tools, kwargs)
+            text = self._owned.render(escaped, tools, self.escaper.escape(conversation.kwargs))
         except TemplateError as exc:
-            raise RenderError(Reason.TEMPLATE_ERROR, str(exc)) from None
+            raise RenderError(exc.reason, str(exc)) from None
         if not text.isascii():
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
                 raise RenderError(Reason.INVALID_UNICODE, "a message field holds a lone surrogate") from None
         span_flags = self._span_flags(messages)
-        num_spans = text.count(GENERATION_START)
+        num_spans = text.count(OWN + GENERATION_START)  # a forged one is rejected as such later
         if span_flags is not None and num_spans != len(span_flags):
             raise RenderError(
                 Reason.TEMPLATE_SPANS_MISMATCH,
