@@ -12,6 +12,7 @@ tokenizers that are not byte-level.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from enum import StrEnum
 from typing import Any, Sequence
@@ -76,9 +77,7 @@ class Renderer:
         conversation = self.conversation(conversation)
         text = self.template.render(self.escaper.escape_messages(self._messages(conversation)),
                                     self.escaper.escape(conversation.tools), self.kwargs(conversation))
-        for marker in MARKERS[:3]:
-            text = text.replace(marker, "")
-        return self.escaper.unescape(text)
+        return self.escaper.unescape(_unmarked(text))
 
     def conversation(self, item: Renderable) -> Conversation:
         """`item` parsed and normalized as `datakit render` reads records (raises RenderError)."""
@@ -150,12 +149,16 @@ class Renderer:
                                   f"message {with_reasoning[0]} has reasoning_content, which template "
                                   f"{self.template.name} never writes; pass --drop-reasoning to train without it")
         kwargs = self.kwargs(conversation)
-        if kwargs.get("enable_thinking") is False and self.template.takes_thinking_switch:
-            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content")]
+        if self.template.thinking_disabled(kwargs):
+            inline = self.template.reads_inline_reasoning
+            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content") or (
+                inline and m["role"] == "assistant" and "</think>" in m["content"])]
             if with_reasoning:
+                off = (f"enable_thinking is {json.dumps(kwargs['enable_thinking'])}" if "enable_thinking" in kwargs
+                       else f"template {self.template.name} does not think unless enable_thinking is true")
                 raise RenderError(Reason.REASONING_WITH_THINKING_DISABLED,
-                                  f"message {with_reasoning[0]} has reasoning_content, but enable_thinking is "
-                                  "false: the model is asked not to reason")
+                                  f"message {with_reasoning[0]} has reasoning, but {off}: the model is asked "
+                                  "not to reason")
         escaped = self.escaper.escape_messages(messages)
         tools = self.escaper.escape(conversation.tools)
         try:
@@ -205,13 +208,19 @@ def _left_out(messages: list[dict[str, Any]], text: str, template: str) -> int:
         if message.get("role") != "assistant":
             continue
         content = message["content"].strip()
-        if content and "tool_calls" in message and content not in text:
+        if content and "tool_calls" in message and content not in text and content not in _unmarked(text):
             raise RenderError(Reason.CONTENT_DROPPED,
                               f"message {i} has text beside its tool calls, which template {template} does not write")
         reasoning = message.get("reasoning_content", "").strip()
         if reasoning and reasoning not in text:
             dropped += 1
     return dropped
+
+
+def _unmarked(text: str) -> str:
+    for marker in MARKERS[:3]:
+        text = text.replace(marker, "")
+    return text
 
 
 def build_renderer(
