@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .chat_template import ChatTemplate, TemplateError
 
@@ -19,11 +20,18 @@ class Builtin:
     """A built-in chat format: its template file (generation-tagged) and what goes with it."""
 
     file: str
-    tokenizer: str
+    tokenizer: str | None  # None: the user names one (tinker-cookbook's role_colon takes any)
     bos_token: str | None = None
     roles: frozenset[str] = _ROLES
     dated: bool = False  # the template stamps `date_string` into its system header
     reasoning: bool = False  # the template writes `reasoning_content`
+    thinks_by_default: bool = True  # without enable_thinking, the generation prompt opens <think>
+    variables: tuple[tuple[str, Any], ...] = ()  # set for the template (a cookbook mode's name)
+
+
+def _cookbook(file: str, tokenizer: str | None, renderer: str) -> Builtin:
+    """tinker-cookbook renderer `renderer` as datakit's template `file` (one file serves a family)."""
+    return Builtin(file, tokenizer, reasoning=True, variables=(("cookbook_renderer", renderer),))
 
 
 BUILTIN: dict[str, Builtin] = {
@@ -31,9 +39,19 @@ BUILTIN: dict[str, Builtin] = {
     "llama3.2": Builtin("llama3.2.jinja", "llama3", "<|begin_of_text|>", _LLAMA_ROLES, dated=True),
     "qwen2.5": Builtin("qwen2.5.jinja", "qwen2.5"),
     "qwen3": Builtin("qwen3.jinja", "qwen3", reasoning=True),
+    "qwen3-instruct-2507": Builtin("qwen3-instruct-2507.jinja", "qwen3"),
+    "qwen3.5": Builtin("qwen3.5.jinja", "qwen3.5", reasoning=True),
+    "qwen3.5-nothink": Builtin("qwen3.5-nothink.jinja", "qwen3.5", reasoning=True, thinks_by_default=False),
+    "qwen3.6": Builtin("qwen3.6.jinja", "qwen3.5", reasoning=True),
+    "qwen3.8": Builtin("qwen3.8.jinja", "qwen3.5", reasoning=True),
     # tinker-cookbook 0.6.1's renderers, by their names there
     "cookbook:llama3": Builtin("llama3-cookbook.jinja", "llama3", "<|begin_of_text|>"),
-    "cookbook:qwen3": Builtin("qwen3-cookbook.jinja", "qwen3", reasoning=True),
+    **{f"cookbook:{name}": _cookbook("qwen3-cookbook.jinja", "qwen3", name)
+       for name in ("qwen3", "qwen3_disable_thinking", "qwen3_instruct")},
+    **{f"cookbook:{name}": _cookbook("qwen3.5-cookbook.jinja", "qwen3.5", name)
+       for name in ("qwen3_5", "qwen3_5_disable_thinking", "qwen3_5_preserve_thinking", "qwen3_8_xhigh_reasoning",
+                    "qwen3_8_medium_reasoning", "qwen3_8_low_reasoning", "qwen3_8_disable_thinking")},
+    "cookbook:role_colon": Builtin("role-colon-cookbook.jinja", None),
 }
 ALIASES = {"llama3-cookbook": "cookbook:llama3", "qwen3-cookbook": "cookbook:qwen3"}  # the 0.1 names
 
@@ -47,9 +65,10 @@ def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> 
     name_or_path = ALIASES.get(name_or_path, name_or_path)
     builtin = BUILTIN.get(name_or_path)
     if builtin is not None:
-        variables = (("date_string", date_string),) if builtin.dated else ()
+        variables = ((("date_string", date_string),) if builtin.dated else ()) + builtin.variables
         return ChatTemplate(name_or_path, builtin_template_source(builtin.file), builtin.tokenizer,
-                            builtin.bos_token, builtin.roles, variables, builtin.reasoning)
+                            builtin.bos_token, builtin.roles, variables, builtin.reasoning,
+                            builtin.thinks_by_default)
     path = Path(name_or_path)
     if not path.is_file():
         raise TemplateError(f"unknown template {name_or_path!r}: use one of {', '.join(BUILTIN)} or a .jinja file")
