@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from ..outcome import Invalid, Reason
 from ..read import Conversation, RecordParser
 from ..tokenizer import TokenizerBundle, load_tokenizer
-from .catalog import DEFAULT_DATE_STRING, load_template
+from .catalog import DEFAULT_DATE_STRING, load_template, tokenizer_name
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, ChatTemplate, TemplateError
 from .escape import Escaper, alternation
 from .layout import ByteLayout, Rendered, byte_layout, weigh_by_bytes
@@ -182,7 +182,7 @@ class Renderer:
         if missing:
             raise RenderError(Reason.TOOLS_DROPPED, f"template {self.template.name} does not write the tool "
                               f"definitions (no {missing[0]!r} in its text)")
-        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template.name)
+        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template)
 
     def _span_flags(self, messages: list[dict[str, Any]]) -> list[float] | None:
         """Weight of each assistant turn's generation span, in order (None: all trainable)."""
@@ -200,17 +200,20 @@ class Renderer:
 _REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
 
 
-def _left_out(messages: list[dict[str, Any]], text: str, template: str) -> int:
+def _left_out(messages: list[dict[str, Any]], text: str, template: ChatTemplate) -> int:
     """Raise `content_dropped` for an assistant's text beside tool calls that the template did
     not write; count the assistant turns whose reasoning it did not write (history it rewrites)."""
     dropped = 0
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        content = message["content"].strip()
+        content = message["content"]
+        if template.reads_inline_reasoning and "</think>" in content:
+            content = content.split("</think>")[-1]  # the rest is reasoning, which it may rewrite
+        content = content.strip()
         if content and "tool_calls" in message and content not in text and content not in _unmarked(text):
-            raise RenderError(Reason.CONTENT_DROPPED,
-                              f"message {i} has text beside its tool calls, which template {template} does not write")
+            raise RenderError(Reason.CONTENT_DROPPED, f"message {i} has text beside its tool calls, which "
+                              f"template {template.name} does not write")
         reasoning = message.get("reasoning_content", "").strip()
         if reasoning and reasoning not in text:
             dropped += 1
@@ -235,8 +238,5 @@ def build_renderer(
 ) -> Renderer:
     """A Renderer for a template name or file and a tokenizer (default: the template's)."""
     chat = load_template(template, date_string)
-    name = tokenizer or chat.tokenizer
-    if name is None:
-        raise TemplateError(f"template {template} names no tokenizer; pass --tokenizer")
-    return Renderer(chat, load_tokenizer(name), train_on=train_on, parse_special_tokens=parse_special_tokens,
+    return Renderer(chat, load_tokenizer(tokenizer_name(chat, tokenizer)), train_on=train_on, parse_special_tokens=parse_special_tokens,
                     drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs)
