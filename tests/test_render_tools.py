@@ -90,6 +90,15 @@ def test_text_beside_tool_calls_that_llama_does_not_write_is_content_dropped():
         assert "Let me check." in trained_text(template, record)
 
 
+def test_text_after_inline_reasoning_beside_tool_calls_is_not_content_dropped():
+    """Qwen3 and 3.5 take <think>...</think> in content as reasoning and rewrite it (dropped from
+    history): the text after it is what must reach the text."""
+    record = tool_record(1, content_beside_calls="<think>\nLook it up.\n</think>\n\nLet me check.")
+    for template in ("qwen3", "qwen3.5"):
+        assert "Look it up." not in renderer(template).render_text(record)  # history: the reasoning goes
+        assert "Let me check." in trained_text(template, record)
+
+
 REASONING = {"messages": [
     {"role": "user", "content": "What is 17 * 3?"},
     {"role": "assistant", "reasoning_content": "17 * 3 = 51.", "content": "51."},
