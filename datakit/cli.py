@@ -64,7 +64,7 @@ def _input_options(command: Callable) -> Callable:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datakit")
 def main() -> None:
-    """Turn chat JSONL into exact, training-ready token Datums (Arrow shards + manifest)."""
+    """Turn chat data into exact, training-ready token Datums (Arrow shards + manifest)."""
 
 
 @main.command()

@@ -199,16 +199,18 @@ _REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
 
 def _left_out(messages: list[dict[str, Any]], text: str, template: str) -> int:
     """Raise `content_dropped` for an assistant's text beside tool calls that the template did
-    not write; count the assistant turns whose reasoning it did not write (history it rewrites)."""
+    not write; count the assistant turns whose reasoning it did not write (history it rewrites).
+    Reasoning is `reasoning_content`, or a `<think>...</think>` block leading the content."""
     dropped = 0
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        content = message["content"].strip()
-        if content and "tool_calls" in message and content not in text:
+        content = message["content"]
+        thought, _, visible = content.rpartition("</think>")
+        if "tool_calls" in message and visible.strip() and visible.strip() not in text:
             raise RenderError(Reason.CONTENT_DROPPED,
                               f"message {i} has text beside its tool calls, which template {template} does not write")
-        reasoning = message.get("reasoning_content", "").strip()
+        reasoning = message.get("reasoning_content", thought.rpartition("<think>")[2]).strip()
         if reasoning and reasoning not in text:
             dropped += 1
     return dropped
