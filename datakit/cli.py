@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .clitypes import JSON_OBJECT, MODEL_HELP, template_for_model
+from .convert import Examples
 from .export.commands import export_command, pack_command
 from .export.pack import PackError, format_pack_stats, render_packed
 from .inspect import inspect_command
@@ -64,7 +65,7 @@ def _input_options(command: Callable) -> Callable:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datakit")
 def main() -> None:
-    """Turn chat JSONL into exact, training-ready token Datums (Arrow shards + manifest)."""
+    """Turn chat data into exact, training-ready token Datums (Arrow shards + manifest)."""
 
 
 @main.command()
@@ -85,6 +86,10 @@ def main() -> None:
 @click.option("--truncation", type=click.Choice([m.value for m in Policy]), default=Policy.RIGHT.value, show_default=True,
               help="right: keep the first tokens; turns: drop oldest exchanges; drop: reject the row; "
                    "error: stop the run.")
+@click.option("--examples", type=click.Choice([m.value for m in Examples]), default=Examples.CONVERSATION.value,
+              show_default=True, help="conversation: one row per conversation; per_turn: one row per trainable "
+              "assistant message, the conversation up to it, only it trained (for templates that rewrite "
+              "history, such as Qwen3's reasoning).")
 @click.option("--test-ratio", type=float, help="Also write a test split with this share of rows.")
 @click.option("--test-size", type=int, help="Also write a test split with this many rows.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split.")
@@ -109,7 +114,8 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the output directory.")
 def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, messages_key: str,
-           template: str | None, model: str | None, tokenizer: str | None, train_on: str, max_length: str, truncation: str, test_ratio: float | None,
+           template: str | None, model: str | None, tokenizer: str | None, train_on: str, max_length: str,
+           truncation: str, examples: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
            parse_special_tokens: bool, date_string: str, chat_template_kwargs: dict | None,
            drop_reasoning: bool, workers: int | None,
@@ -134,7 +140,7 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
-        drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs,
+        drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs, examples=Examples(examples),
     )
     out_dir = output or default_output_dir(inputs[0])
     total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)

@@ -6,6 +6,7 @@ Uses the bundled tokenizers through `PreTrainedTokenizerFast(tokenizer_object=..
 from __future__ import annotations
 
 import copy
+import json
 import random
 from functools import lru_cache
 
@@ -166,3 +167,52 @@ def test_tool_calls_and_reasoning_match_apply_chat_template(template, kwargs, re
         assert ours.weights.tolist() == mask, f"conversation {i}: weights differ"
         checked += 1
     assert checked >= 20  # of 40
+
+
+FUNCTIONS = ["get_weather", "search", "lookup_stock", "send_mail"]
+
+
+def _tool_record(rng: random.Random, template: str) -> dict:
+    """A record as real tool-calling data comes: tools as JSON or objects, arguments as JSON
+    strings or objects, several calls a turn (one for Llama 3.1, its limit), tool results,
+    reasoning, content given as text parts."""
+    llama = template.startswith("llama3")
+    names = rng.sample(FUNCTIONS, rng.randint(1, 3))
+    tools = [{"name": n, "description": _text(rng), "parameters": {
+        "type": "object", "properties": {"q": {"type": "string", "description": _text(rng)}}}} for n in names]
+    messages = [{"role": "system", "content": _text(rng)}] if rng.random() < 0.5 else []
+    for turn in range(rng.randint(1, 3)):
+        user = _text(rng) or "?"
+        messages.append({"role": "user", "content": [{"type": "text", "text": user}] if rng.random() < 0.3 else user})
+        calls = [{"id": f"c{turn}{k}", "type": "function", "function": {
+            "name": rng.choice(names),
+            "arguments": (json.dumps if rng.random() < 0.5 else (lambda a: a))({"q": _text(rng)})}}
+            for k in range(1 if llama else rng.randint(1, 3))]
+        if rng.random() < 0.7:
+            messages.append({"role": "assistant", "content": None if llama or rng.random() < 0.5 else _text(rng),
+                             "tool_calls": calls})
+            messages += [{"role": "tool", "tool_call_id": c["id"], "content": _text(rng)} for c in calls]
+        answer = {"role": "assistant", "content": _text(rng)}
+        if rng.random() < 0.4:
+            answer["reasoning_content"] = _text(rng).strip() or "thinking"
+        messages.append(answer)
+    return {"tools": json.dumps(tools) if rng.random() < 0.5 else tools, "messages": messages}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "qwen3"])
+def test_tool_calling_and_reasoning_records_match_apply_chat_template(template):
+    """HF gets the records as datakit normalizes them (parsed arguments, text parts joined:
+    what the model saw); templates that never write reasoning are compared with it dropped,
+    which is what HF does to it."""
+    hf = _hf_tokenizer(template)
+    r = renderer(template, drop_reasoning=not renderer(template).template.writes_reasoning)
+    rng = random.Random(f"datakit-tools-{template}")
+    records = [_tool_record(rng, template) for _ in range(60)]
+    for i, (record, ours) in enumerate(zip(records, r.render_batch(records))):
+        conversation = r.conversation(record)
+        out = hf.apply_chat_template(conversation.messages, tools=conversation.tools, tokenize=True,
+                                     return_dict=True, return_assistant_tokens_mask=True, **dict(r.template.variables))
+        assert not isinstance(ours, Exception), f"record {i}: {ours}"
+        assert ours.tokens.tolist() == list(out["input_ids"]), f"record {i}: tokens differ"
+        assert ours.weights.tolist() == [float(m) for m in out["assistant_masks"]], f"record {i}: weights differ"

@@ -251,3 +251,10 @@ def test_cookbook_modes_have_tinker_cookbooks_names_and_keep_their_old_ones():
     for old, new in (("llama3-cookbook", "cookbook:llama3"), ("qwen3-cookbook", "cookbook:qwen3")):
         assert renderer(old).template.name == renderer(new).template.name == new
         assert renderer(old).template.source == renderer(new).template.source
+
+
+def test_a_tool_call_turn_is_untrained_when_its_weight_says_so():
+    record = tool_record(1)
+    record["messages"][2]["weight"] = 0
+    text = trained_text("qwen2.5", record)
+    assert "get_weather" not in text and "18 degrees" in text

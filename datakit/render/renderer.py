@@ -182,40 +182,43 @@ class Renderer:
         if missing:
             raise RenderError(Reason.TOOLS_DROPPED, f"template {self.template.name} does not write the tool "
                               f"definitions (no {missing[0]!r} in its text)")
-        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template)
+        trained = trainable_turns(messages, self.train_on)
+        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template.name, trained)
 
     def _span_flags(self, messages: list[dict[str, Any]]) -> list[float] | None:
         """Weight of each assistant turn's generation span, in order (None: all trainable)."""
-        assistant = [m for m in messages if m.get("role") == "assistant"]
-        last_only = self.train_on is TrainOn.LAST_ASSISTANT
-        flags = [1.0 if not last_only or i == len(assistant) - 1 else 0.0 for i in range(len(assistant))]
-        overridden = False
-        for i, message in enumerate(assistant):
-            if "trainable" in message:
-                flags[i] = 1.0 if message["trainable"] else 0.0
-                overridden = True
-        return None if not overridden and not last_only else flags
+        if self.train_on is TrainOn.ALL_ASSISTANT and not any(
+                "trainable" in m for m in messages if m.get("role") == "assistant"):
+            return None
+        return [1.0 if trainable else 0.0 for trainable in trainable_turns(messages, self.train_on).values()]
+
+
+def trainable_turns(messages: list[dict[str, Any]], train_on: TrainOn) -> dict[int, bool]:
+    """Whether each assistant message (by its index) is trained: by `train_on`, unless the
+    message's own `trainable` says otherwise."""
+    assistant = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
+    last_only = train_on is TrainOn.LAST_ASSISTANT
+    return {i: messages[i].get("trainable", not last_only or i == assistant[-1]) for i in assistant}
 
 
 _REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
 
 
-def _left_out(messages: list[dict[str, Any]], text: str, template: ChatTemplate) -> int:
+def _left_out(messages: list[dict[str, Any]], text: str, template: str, trained: dict[int, bool]) -> int:
     """Raise `content_dropped` for an assistant's text beside tool calls that the template did
-    not write; count the assistant turns whose reasoning it did not write (history it rewrites)."""
+    not write; count the trained assistant turns whose reasoning it did not write (history it
+    rewrites). Reasoning is `reasoning_content`, or a `<think>...</think>` block leading the content."""
     dropped = 0
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
         content = message["content"]
-        if template.reads_inline_reasoning and "</think>" in content:
-            content = content.split("</think>")[-1]  # the rest is reasoning, which it may rewrite
-        content = content.strip()
-        if content and "tool_calls" in message and content not in text and content not in _unmarked(text):
-            raise RenderError(Reason.CONTENT_DROPPED, f"message {i} has text beside its tool calls, which "
-                              f"template {template.name} does not write")
-        reasoning = message.get("reasoning_content", "").strip()
-        if reasoning and reasoning not in text:
+        thought, _, visible = content.rpartition("</think>")
+        if "tool_calls" in message and visible.strip() and visible.strip() not in text:
+            raise RenderError(Reason.CONTENT_DROPPED,
+                              f"message {i} has text beside its tool calls, which template {template} does not write")
+        reasoning = message.get("reasoning_content", thought.rpartition("<think>")[2]).strip()
+        if trained[i] and reasoning and reasoning not in text:
             dropped += 1
     return dropped
 
