@@ -47,15 +47,16 @@ def _conversation(rng: random.Random, with_tools: bool) -> list[dict]:
 
 
 @lru_cache(maxsize=None)
-def _tokenizer_json(name: str) -> str:
-    return bundle(name).full.to_str()
+def _hf_base(tokenizer: str, bos_token: str | None):
+    fresh = Tokenizer.from_str(bundle(tokenizer).full.to_str())
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=fresh, bos_token=bos_token)
 
 
 @lru_cache(maxsize=None)
 def _hf_tokenizer(template_name: str):
+    """transformers' tokenizer over the bundled one (built once per tokenizer), with the template."""
     r = renderer(template_name)
-    fresh = Tokenizer.from_str(_tokenizer_json(r.tokenizer.name))
-    hf = transformers.PreTrainedTokenizerFast(tokenizer_object=fresh, bos_token=r.template.bos_token)
+    hf = copy.copy(_hf_base(r.tokenizer.name, r.template.bos_token))
     hf.chat_template = r.template.source
     return hf
 
@@ -149,7 +150,7 @@ def test_tool_calls_and_reasoning_match_apply_chat_template(template, kwargs, re
     hf = _hf_tokenizer(template)
     r = renderer(template, chat_template_kwargs=tuple(kwargs.items()))
     rng = random.Random(f"datakit-tools-{template}-{kwargs}")
-    conversations = [_agentic(rng, reasoning) for _ in range(40)]
+    conversations = [_agentic(rng, reasoning) for _ in range(30)]
     results = r.render_batch([{"messages": m, **({"tools": t} if t else {})} for m, t in conversations])
     checked = 0
     for i, ((messages, tools), ours) in enumerate(zip(conversations, results)):
@@ -166,7 +167,7 @@ def test_tool_calls_and_reasoning_match_apply_chat_template(template, kwargs, re
         assert ours.tokens.tolist() == tokens, f"conversation {i}: tokens differ"
         assert ours.weights.tolist() == mask, f"conversation {i}: weights differ"
         checked += 1
-    assert checked >= 20  # of 40
+    assert checked >= 15  # of 30
 
 
 FUNCTIONS = ["get_weather", "search", "lookup_stock", "send_mail"]
