@@ -31,6 +31,7 @@ from .read import (
     stdin_spooled,
 )
 from .render import DEFAULT_DATE_STRING, TemplateError, TrainOn, build_renderer, load_template
+from .render.catalog import tokenizer_name
 from .stats import StatsCollector, measure
 from .tokenizer import TokenizerError, check_tokenizer_source
 from .truncate import Policy
@@ -311,10 +312,7 @@ def _check_sources(options: RenderOptions) -> None:
     """Fail here, with a clear message, rather than in every worker process."""
     try:
         template = load_template(options.template, options.date_string)
-        name = options.tokenizer or template.tokenizer
-        if name is None:
-            raise PipelineError(f"template {options.template} needs --tokenizer")
-        check_tokenizer_source(name)
+        check_tokenizer_source(tokenizer_name(template, options.tokenizer))
     except (TemplateError, TokenizerError) as exc:
         raise PipelineError(str(exc)) from None
 

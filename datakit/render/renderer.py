@@ -12,6 +12,7 @@ tokenizers that are not byte-level.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from enum import StrEnum
 from typing import Any, Sequence
@@ -19,7 +20,7 @@ from typing import Any, Sequence
 from ..outcome import Invalid, Reason
 from ..read import Conversation, RecordParser
 from ..tokenizer import TokenizerBundle, load_tokenizer
-from .catalog import DEFAULT_DATE_STRING, load_template
+from .catalog import DEFAULT_DATE_STRING, load_template, tokenizer_name
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, ChatTemplate, TemplateError
 from .escape import Escaper, alternation
 from .layout import ByteLayout, Rendered, byte_layout, weigh_by_bytes
@@ -76,9 +77,7 @@ class Renderer:
         conversation = self.conversation(conversation)
         text = self.template.render(self.escaper.escape_messages(self._messages(conversation)),
                                     self.escaper.escape(conversation.tools), self.kwargs(conversation))
-        for marker in MARKERS[:3]:
-            text = text.replace(marker, "")
-        return self.escaper.unescape(text)
+        return self.escaper.unescape(_unmarked(text))
 
     def conversation(self, item: Renderable) -> Conversation:
         """`item` parsed and normalized as `datakit render` reads records (raises RenderError)."""
@@ -150,12 +149,16 @@ class Renderer:
                                   f"message {with_reasoning[0]} has reasoning_content, which template "
                                   f"{self.template.name} never writes; pass --drop-reasoning to train without it")
         kwargs = self.kwargs(conversation)
-        if kwargs.get("enable_thinking") is False and self.template.takes_thinking_switch:
-            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content")]
+        if self.template.thinking_disabled(kwargs):
+            inline = self.template.reads_inline_reasoning
+            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content") or (
+                inline and m["role"] == "assistant" and "</think>" in m["content"])]
             if with_reasoning:
+                off = (f"enable_thinking is {json.dumps(kwargs['enable_thinking'])}" if "enable_thinking" in kwargs
+                       else f"template {self.template.name} does not think unless enable_thinking is true")
                 raise RenderError(Reason.REASONING_WITH_THINKING_DISABLED,
-                                  f"message {with_reasoning[0]} has reasoning_content, but enable_thinking is "
-                                  "false: the model is asked not to reason")
+                                  f"message {with_reasoning[0]} has reasoning, but {off}: the model is asked "
+                                  "not to reason")
         escaped = self.escaper.escape_messages(messages)
         tools = self.escaper.escape(conversation.tools)
         try:
@@ -220,6 +223,12 @@ def _left_out(messages: list[dict[str, Any]], text: str, template: str, trained:
     return dropped
 
 
+def _unmarked(text: str) -> str:
+    for marker in MARKERS[:3]:
+        text = text.replace(marker, "")
+    return text
+
+
 def build_renderer(
     template: str = "llama3",
     tokenizer: str | None = None,
@@ -232,8 +241,5 @@ def build_renderer(
 ) -> Renderer:
     """A Renderer for a template name or file and a tokenizer (default: the template's)."""
     chat = load_template(template, date_string)
-    name = tokenizer or chat.tokenizer
-    if name is None:
-        raise TemplateError(f"template {template} names no tokenizer; pass --tokenizer")
-    return Renderer(chat, load_tokenizer(name), train_on=train_on, parse_special_tokens=parse_special_tokens,
+    return Renderer(chat, load_tokenizer(tokenizer_name(chat, tokenizer)), train_on=train_on, parse_special_tokens=parse_special_tokens,
                     drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs)
