@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
-from .convert import Limits, StopRun, convert
+from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
 from .outcome import Reject, Row, Side
 from .read import (
@@ -31,6 +31,7 @@ from .read import (
     stdin_spooled,
 )
 from .render import DEFAULT_DATE_STRING, TemplateError, TrainOn, build_renderer, load_template
+from .render.catalog import tokenizer_name
 from .stats import StatsCollector, measure
 from .tokenizer import TokenizerError, check_tokenizer_source
 from .truncate import Policy
@@ -54,6 +55,7 @@ class RenderOptions:
     messages_key: str = "messages"
     drop_reasoning: bool = False
     chat_template_kwargs: dict[str, Any] | None = None  # as apply_chat_template(**kwargs) takes them
+    examples: Examples = Examples.CONVERSATION
     max_length: int | None = 16384
     truncation: Policy = Policy.RIGHT
     test_ratio: float | None = None
@@ -124,7 +126,7 @@ class BatchWorker:
 
     def process(self, records: list[Record], sides: list[Side | None]) -> BatchResult:
         try:
-            outcomes = convert(records, sides, self.parser, self.renderer, self.limits)
+            outcomes = convert(records, sides, self.parser, self.renderer, self.limits, Examples(self.options.examples))
         except StopRun as exc:
             where = f"{self.files[exc.record.source]}:{exc.record.line}"
             return BatchResult(error=f"{where}: {exc} (--truncation error)")
@@ -310,10 +312,7 @@ def _check_sources(options: RenderOptions) -> None:
     """Fail here, with a clear message, rather than in every worker process."""
     try:
         template = load_template(options.template, options.date_string)
-        name = options.tokenizer or template.tokenizer
-        if name is None:
-            raise PipelineError(f"template {options.template} needs --tokenizer")
-        check_tokenizer_source(name)
+        check_tokenizer_source(tokenizer_name(template, options.tokenizer))
     except (TemplateError, TokenizerError) as exc:
         raise PipelineError(str(exc)) from None
 
