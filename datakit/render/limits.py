@@ -142,8 +142,10 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
 
 
 @contextmanager
-def cpu_time_limit(seconds: float = MAX_SECONDS) -> Iterator[None]:
-    """Raise TemplateLimit (template_timeout) in this thread after `seconds` of process CPU time."""
+def cpu_time_limit(seconds: float | None = None) -> Iterator[None]:
+    """Raise TemplateLimit (template_timeout) in this thread after `seconds` (default
+    MAX_SECONDS) of process CPU time."""
+    seconds = MAX_SECONDS if seconds is None else seconds
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
