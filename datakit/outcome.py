@@ -47,6 +47,7 @@ class Reason(StrEnum):
     BAD_REASONING = "bad_reasoning"
     UNSUPPORTED_CONTENT_PART = "unsupported_content_part"
     BAD_CHAT_TEMPLATE_KWARGS = "bad_chat_template_kwargs"
+    NESTED_TOO_DEEPLY = "nested_too_deeply"
     # splitting
     DUPLICATE = "duplicate"
     # rendering

@@ -101,6 +101,13 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("deep_in_messages", b'{"messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "invalid_json"),
     ("deep_in_extra_field", b'{"messages": [{"role": "user", "content": "x", "meta": ' + b'{"a": ' * 20_000
      + b"1" + b"}" * 20_000 + b'}, {"role": "assistant", "content": "y"}]}', "invalid_json"),
+    # Valid JSON nested deeper than templates and the escaping can walk: the line, not the run.
+    ("deep_message_field", b'{"messages": [{"role": "user", "content": "x", "meta": ' + b"[" * 600 + b"]" * 600
+     + b'}, {"role": "assistant", "content": "y"}]}', "nested_too_deeply"),
+    ("deep_tool_arguments_string", conv(U, {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "f", "arguments": '{"a": ' + "[" * 900 + "]" * 900 + "}"}}]}), "nested_too_deeply"),
+    ("deep_tools", b'{"tools": [{"name": "f", "parameters": ' + b"[" * 700 + b"]" * 700 + b'}], "messages": '
+     + conv(U, A)[len(b'{"messages": '):], "nested_too_deeply"),
     ("moderately_nested_extra_field_is_fine", b'{"m": ' + b"[" * 500 + b"]" * 500 + b', "messages": '
      + conv(U, A)[len(b'{"messages": '):], ROW),
     ("no_assistant", conv(U), "no_trainable_tokens"),

@@ -13,6 +13,9 @@ Rules (SCHEMA.md lists them for users):
   it when it is absent, as in transformers.
 - `tools`: a list of definitions or a JSON string of one (`""`, `"[]"`: none); a bare
   `{"name", "description", "parameters"}` becomes `{"type": "function", "function": {...}}`.
+- Nothing a template is given (a message, the tools, the record's `chat_template_kwargs`) is
+  nested more than `MAX_NESTING` levels of lists and objects deep (`nested_too_deeply`): JSON
+  parses deeper values than the escaping, templates and `json.dumps` can walk.
 """
 
 from __future__ import annotations
@@ -25,12 +28,30 @@ from ..outcome import Invalid, Reason
 _OPTIONAL = ("tool_calls", "reasoning_content", "thinking", "reasoning", "name", "tool_call_id", "weight",
              "trainable")
 _REASONING_ALIASES = ("thinking", "reasoning")  # older names transformers reads as reasoning_content
+MAX_NESTING = 100
+
+
+def check_nesting(value: Any, what: str) -> None:
+    """Raise `nested_too_deeply` if `value` holds lists and objects more than MAX_NESTING deep
+    (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_NESTING:
+                    raise Invalid(Reason.NESTED_TOO_DEEPLY, f"{what} is nested more than {MAX_NESTING} levels deep")
+                stack.append((child, depth + 1))
 
 
 def normalize_messages(messages: list[Any], roles: frozenset[str]) -> list[dict[str, Any]]:
     if not messages:
         raise Invalid(Reason.EMPTY_MESSAGES, "no messages")
-    return [_message(i, m, roles) for i, m in enumerate(messages)]
+    normalized = [_message(i, m, roles) for i, m in enumerate(messages)]
+    for i, message in enumerate(normalized):
+        check_nesting(message, f"message {i}")
+    return normalized
 
 
 def _message(i: int, message: Any, roles: frozenset[str]) -> dict[str, Any]:

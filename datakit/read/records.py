@@ -15,7 +15,7 @@ from typing import Any
 
 from ..outcome import Invalid, Reason
 from .forms import Form, to_messages
-from .normalize import normalize_messages, normalize_tools
+from .normalize import check_nesting, normalize_messages, normalize_tools
 from .sources import Record
 
 _MEDIA = ("images", "videos", "audios")
@@ -64,7 +64,10 @@ class RecordParser:
         if kwargs is not None and not isinstance(kwargs, dict):
             raise Invalid(Reason.BAD_CHAT_TEMPLATE_KWARGS, f"'chat_template_kwargs' is a {type(kwargs).__name__}, "
                           "not an object")
-        return Conversation(messages, normalize_tools(value.get("tools")), value, kwargs or None)
+        tools = normalize_tools(value.get("tools"))
+        check_nesting(tools or [], "'tools'")
+        check_nesting(kwargs or {}, "'chat_template_kwargs'")
+        return Conversation(messages, tools, value, kwargs or None)
 
 
 def _json_kind(value: Any) -> str:
