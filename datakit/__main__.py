@@ -1,5 +1,10 @@
-"""`python -m datakit` runs the command line."""
+"""`python -m datakit`: the command line (`datakit.cli`)."""
 
-from .cli import main
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while the command line is still being imported
+    sys.exit(130)
 
 main()

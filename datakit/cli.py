@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -12,13 +13,15 @@ import click
 
 from . import __version__
 from .clitypes import JSON_OBJECT, MODEL_HELP, template_for_model
+from .cores import usable_cores
 from .convert import Examples
 from .export.commands import export_command, pack_command
 from .export.pack import PackError, format_pack_stats, render_packed
+from .gate import DEFAULT_MAX_REJECT_RATIO, EXIT_YIELD
 from .inspect import inspect_command
 from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, output_state, read_json
 from .output import OutputReadError
-from .pipeline import PipelineError, RenderOptions, render_files
+from .pipeline import LowYieldError, PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
 from .outcome import Side
 from .read import KNOWN_SUFFIXES, STDIN, Form, ReadError, RecordParser, check_inputs, stdin_spooled
@@ -62,13 +65,37 @@ def _input_options(command: Callable) -> Callable:
                              "auto detects it per record.")(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a Ctrl-C
+EXIT_CODES = f"""\b
+Exit status: 0 done; 1 an error (nothing written, an old output left as it
+was); 2 a usage error; {EXIT_YIELD} no row written, or more rejects than
+--max-reject-ratio (nothing written); {EXIT_INTERRUPTED} interrupted (Ctrl-C; nothing written)."""
+
+
+class YieldTooLow(click.ClickException):
+    """The gate stopped the run: one line, exit status EXIT_YIELD."""
+
+    exit_code = EXIT_YIELD
+
+
+class _Commands(click.Group):
+    """The commands; a Ctrl-C in any of them is one line and exit status 130, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: nothing was written (an old output was left as it was)", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datakit")
 def main() -> None:
     """Turn chat data into exact, training-ready token Datums (Arrow shards + manifest)."""
 
 
-@main.command()
+@main.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output directory [default: the first INPUT without .jsonl/.json/.gz/.parquet, plus .datakit].")
@@ -106,7 +133,12 @@ def main() -> None:
 @click.option("--drop-reasoning", is_flag=True,
               help="Train without reasoning_content. Without it, reasoning on a template that never "
                    "writes any is a reasoning_dropped reject.")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores].")
+@click.option("--max-reject-ratio", type=click.FloatRange(0, 1), default=DEFAULT_MAX_REJECT_RATIO, show_default=True,
+              metavar="R", help="Write nothing (exit status 3) if more than this share of the records is "
+              "rejected (--dedup's duplicates not counted); 1 writes whatever renders. No row written is "
+              "always exit status 3.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes [default and at most: the usable cores (CPU affinity, cgroup quota)].")
 @click.option("--shard-mb", type=click.IntRange(min=1), default=256, show_default=True,
               help="Target shard size in MiB.")
 @click.option("--pack", "pack", type=click.IntRange(min=1), metavar="N",
@@ -118,7 +150,7 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
            truncation: str, examples: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
            parse_special_tokens: bool, date_string: str, chat_template_kwargs: dict | None,
-           drop_reasoning: bool, workers: int | None,
+           drop_reasoning: bool, max_reject_ratio: float, workers: int | None,
            shard_mb: int, pack: int | None, overwrite: bool, quiet: bool) -> None:
     """Render chat data INPUTS into Datums: tokens, loss weights, Arrow shards.
 
@@ -141,7 +173,12 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
         drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs, examples=Examples(examples),
+        max_reject_ratio=max_reject_ratio,
     )
+    usable = usable_cores()
+    if workers is not None and workers > usable and not quiet:
+        click.echo(f"note: --workers {workers} is more than the {usable} usable cores (CPU affinity and cgroup "
+                   f"quota); using {usable}", err=True)
     out_dir = output or default_output_dir(inputs[0])
     total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)
     show_progress = not quiet and sys.stderr.isatty() and total > (32 << 20)
@@ -158,8 +195,10 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
                 result = run(inputs, out_dir, options, overwrite=overwrite, progress=progress)
         else:
             result = run(inputs, out_dir, options, overwrite=overwrite)
+    except LowYieldError as exc:
+        raise YieldTooLow(printable(str(exc))) from None
     except (PipelineError, OutputError, TemplateError, TokenizerError, PackError, OutputReadError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(printable(str(exc))) from None
     if quiet:
         click.echo(str(out_dir))
         return

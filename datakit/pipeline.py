@@ -4,27 +4,30 @@ read (main process: numbered raw lines, in batches) -> parse + render + truncate
 (workers, a batch at a time) -> write (main process: shards, rejects, stats, manifest).
 Batches go to the workers in order and come back in order through a bounded window, so the
 output is the same whatever the number of workers and memory does not grow with the input.
+Workers (`workers`) are at most the usable cores; they ignore Ctrl-C, which the main process
+answers by stopping them at once and leaving the output as it was. A run whose yield fails the
+gate (`gate`: no row, or too many rejects) writes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
+import multiprocessing
 import platform
 import time
-from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import __version__
+from . import __version__, workers
 from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
+from .gate import DEFAULT_MAX_REJECT_RATIO, LowYield, check_yield
 from .outcome import Reject, Row, Side
 from .read import (
     DEFAULT_MAX_LINE_BYTES, STDIN, Form, ReadCounts, ReadError, Record, RecordParser, check_inputs, read_records,
@@ -40,6 +43,10 @@ from .write import OutputWriter, prepare_output_dir
 
 class PipelineError(RuntimeError):
     """The run cannot go on (the `error` truncation policy, an unusable output dir, ...)."""
+
+
+class LowYieldError(PipelineError):
+    """The gate stopped the run (`gate`): no row, or more rejects than --max-reject-ratio; nothing written."""
 
 
 @dataclass(frozen=True)
@@ -63,18 +70,26 @@ class RenderOptions:
     seed: int = 0
     group_key: str | None = None
     dedup: bool = False
+    # Whether the output is written at all (`gate`); does not change it.
+    max_reject_ratio: float = DEFAULT_MAX_REJECT_RATIO
     # How the work is done; does not change the output.
-    workers: int | None = None
+    workers: int | None = None  # at most the usable cores (`cores`)
     batch_lines: int = 256
     shard_bytes: int = 256 << 20
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @property
     def splitting(self) -> bool:
-        return self.test_ratio is not None or self.test_size is not None or self.dedup
+        """Whether a test split is written (`--dedup` alone only drops duplicates)."""
+        return self.test_ratio is not None or self.test_size is not None
+
+    @property
+    def planning(self) -> bool:
+        """Whether the input is read once first, to plan the split or find duplicates."""
+        return self.splitting or self.dedup
 
     def output_options(self) -> dict[str, Any]:
-        skip = {"workers", "batch_lines", "shard_bytes"}
+        skip = {"workers", "batch_lines", "shard_bytes", "max_reject_ratio"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -141,64 +156,6 @@ class BatchWorker:
         return result
 
 
-# One BatchWorker per worker process, made by the pool's initializer.
-_process_worker: BatchWorker | None = None
-
-
-def _init_process(options: RenderOptions, files: Sequence[str], parent: int) -> None:
-    global _process_worker
-    _die_with_parent(parent)
-    _process_worker = BatchWorker(options, files)
-
-
-def _die_with_parent(parent: int) -> None:
-    """A killed render must not leave its workers running (Linux: PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # it died while this process was still starting
-        os._exit(1)
-
-
-def _call_worker(method: str, *args: Any) -> Any:
-    """Run a BatchWorker method in a worker process, on that process's worker."""
-    assert _process_worker is not None
-    return getattr(_process_worker, method)(*args)
-
-
-class _InlineExecutor(Executor):
-    """Runs tasks in this process (workers=1): no pickling, and the tokenizer may use threads."""
-
-    def __init__(self, worker: BatchWorker):
-        self.worker = worker
-
-    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
-        # `fn` is always _call_worker: the same method, on this process's worker.
-        method, *rest = args
-        future: Future = Future()
-        future.set_result(getattr(self.worker, method)(*rest))
-        return future
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _ordered(executor: Executor, tasks: Iterable[tuple], window: int) -> Iterator[BatchResult]:
-    """Results of `tasks` in submission order, with at most `window` in flight."""
-    pending: deque[Future] = deque()
-    for task in tasks:
-        pending.append(executor.submit(_call_worker, "process", *task))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
 def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], Side | None]) -> Iterator[tuple]:
     batch: list[Record] = []
     for record in records:
@@ -218,7 +175,16 @@ def render_files(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RenderResult:
-    """Render input files (or `-`, stdin) into a committed output directory; see the module docstring."""
+    """Render input files (or `-`, stdin) into a committed output directory; see the module docstring.
+
+    Raises PipelineError (LowYieldError when the gate stops the run), OutputError, TemplateError,
+    TokenizerError; KeyboardInterrupt stops the workers at once and leaves the output as it was.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A spawned worker is importing the script that called us: without the guard below,
+        # every worker would start a render of its own.
+        raise SystemExit("datakit: render_files() was called while a worker process was starting; a script "
+                         "that renders with workers must call it under `if __name__ == \"__main__\":`")
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
     files = [str(p) for p in paths]
@@ -229,27 +195,28 @@ def render_files(
     out_dir = Path(out_dir)
     options = _with_absolute_paths(options)
     _check_sources(options)
-    with stdin_spooled(paths, options.splitting) as paths:
+    with stdin_spooled(paths, options.planning) as paths:
         prepare_output_dir(out_dir, overwrite)
-        side_of = _split_sides(paths, options)
-        executor = _start_workers(options, files)
         try:
-            description = executor.submit(_call_worker, "describe").result()
+            executor = workers.start(BatchWorker, (options, files), workers.worker_count(options.workers),
+                                     (TemplateError, TokenizerError))
+        except workers.WorkerError as exc:  # inline: the one worker could not load its template or tokenizer
+            raise PipelineError(str(exc)) from None
+        try:
+            description = executor.submit(workers.call, "describe").result()  # before the input is read
+            side_of = _split_sides(paths, options)
             manifest, summary = _write_output(executor, paths, files, out_dir, options, side_of,
                                               description, progress, overwrite)
-        finally:
-            executor.shutdown(cancel_futures=True)
+        except BaseException as exc:
+            workers.stop(executor)  # at once: after an error or Ctrl-C no record is worth finishing
+            if isinstance(exc, workers.WorkerError):
+                raise PipelineError(str(exc)) from None
+            if isinstance(exc, BrokenProcessPool):
+                raise PipelineError("a worker process stopped unexpectedly (its own message, if any, is above; "
+                                    "else it was killed, e.g. out of memory); nothing was written") from None
+            raise
+        executor.shutdown()
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
-
-
-def _start_workers(options: RenderOptions, files: list[str]) -> Executor:
-    workers = options.workers or default_workers()
-    if workers <= 1:
-        return _InlineExecutor(BatchWorker(options, files))
-    # Each process tokenizes on one thread; the processes are the parallelism.
-    os.environ.setdefault("RAYON_NUM_THREADS", "1")
-    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                               initializer=_init_process, initargs=(options, files, os.getpid()))
 
 
 def _write_output(executor: Executor, paths: list[Path], files: list[str], out_dir: Path,
@@ -261,10 +228,10 @@ def _write_output(executor: Executor, paths: list[Path], files: list[str], out_d
     writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
     stats = StatsCollector(files, splits)
     counts = ReadCounts()
-    window = 2 * (options.workers or default_workers())
+    window = 2 * workers.worker_count(options.workers)
     try:
         records = read_records(paths, counts, options.max_line_bytes)
-        for result in _ordered(executor, _batches(records, options.batch_lines, side_of), window):
+        for result in workers.ordered(executor, "process", _batches(records, options.batch_lines, side_of), window):
             if result.error:
                 raise PipelineError(result.error)
             for side, table in result.tables.items():
@@ -277,6 +244,11 @@ def _write_output(executor: Executor, paths: list[Path], files: list[str], out_d
             if progress is not None:
                 progress(counts.bytes)
         summary = stats.summary(counts)
+        try:
+            check_yield(summary["rows_written"], summary["lines_read"] - summary["blank_lines"],
+                        summary["rejected_by_reason"], options.max_reject_ratio)
+        except LowYield as exc:
+            raise LowYieldError(str(exc)) from None
         manifest = {
             "format": "datakit/1",
             "datakit_version": __version__,
@@ -318,13 +290,14 @@ def _check_sources(options: RenderOptions) -> None:
 
 
 def _split_sides(paths: list[Path], options: RenderOptions) -> Callable[[Record], Side | None]:
-    if not options.splitting:
+    if not options.planning:
         return lambda record: Side.TRAIN
     from .split import plan_split
 
     template = load_template(options.template, options.date_string)
+    ratio = options.test_ratio if options.splitting else 0.0  # --dedup alone: no test split
     try:
-        plan = plan_split(paths, test_ratio=options.test_ratio if options.test_size is None else None,
+        plan = plan_split(paths, test_ratio=ratio if options.test_size is None else None,
                           test_size=options.test_size, seed=options.seed, group_key=options.group_key,
                           dedup=options.dedup, parser=record_parser(options, template.roles),
                           max_line_bytes=options.max_line_bytes)

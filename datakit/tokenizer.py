@@ -224,11 +224,25 @@ def load_tokenizer(source: str) -> TokenizerBundle:
     if path.is_dir():
         path = path / "tokenizer.json"
     if path.is_file():
-        bos, eos = _special_tokens_from_config(path.parent / "tokenizer_config.json")
-        return bundle_from_json(path.read_text(encoding="utf-8"), str(source), (), bos, eos)
+        return _load_local(path, source)
     if Path(source).exists():
         raise TokenizerError(f"{source}: no tokenizer.json there")
     return _load_cached_hub_tokenizer(source)
+
+
+def _load_local(path: Path, source: str) -> TokenizerBundle:
+    """A local tokenizer.json, parsed now: a file that is not one is one TokenizerError here, not
+    a crash in every worker."""
+    try:
+        bos, eos = _special_tokens_from_config(path.parent / "tokenizer_config.json")
+        bundle = bundle_from_json(path.read_text(encoding="utf-8"), str(source), (), bos, eos)
+        bundle.full  # noqa: B018 - builds the tokenizer, which checks the whole definition
+    except OSError as exc:
+        raise TokenizerError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:  # json, KeyError, and whatever `tokenizers` raises for a bad definition
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise TokenizerError(f"{path}: not a tokenizer.json datakit can read ({reason})") from None
+    return bundle
 
 
 def check_tokenizer_source(source: str) -> None:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datakit.check import check_output
-from datakit.pipeline import BatchWorker, RenderOptions, render_files
+from datakit.pipeline import BatchWorker, LowYieldError, RenderOptions, render_files
 from datakit.outcome import Side
 from datakit.read import ReadCounts, Record, read_records
 
@@ -212,13 +212,14 @@ def test_bom_crlf_and_missing_final_newline_are_accepted_and_render_the_same(tmp
         assert table.equals(tables["plain"]), name
 
 
-def test_a_bom_only_or_blank_only_file_is_all_blank(tmp_path):
+def test_a_bom_only_or_blank_only_file_is_all_blank_and_writes_nothing(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\xef\xbb\xbf\n\n  \r\n\t")
-    result = render_files([path], tmp_path / "out", RenderOptions(workers=1))
-    assert (result.stats["lines_read"], result.stats["blank_lines"], result.stats["rows_written"],
-            result.stats["rejected"]) == (4, 4, 0, 0)
-    assert check_output(tmp_path / "out").ok
+    counts = ReadCounts()
+    assert list(read_records([path], counts)) == [] and (counts.lines, counts.blank) == (4, 4)
+    with pytest.raises(LowYieldError, match="the input holds no record"):
+        render_files([path], tmp_path / "out", RenderOptions(workers=1))
+    assert not (tmp_path / "out").exists()
 
 
 def test_last_line_cut_mid_object_is_a_reject_with_its_line_number(tmp_path):
@@ -472,7 +473,12 @@ def test_any_mix_of_lines_adds_up(tmp_path_factory, lines, newline, bom, final_n
     path = directory / "in.jsonl"
     data = newline.join(lines) + (newline if final_newline and lines else b"")
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
-    render_files([path], directory / "out", RenderOptions(workers=1, batch_lines=batch_lines))
+    try:
+        render_files([path], directory / "out", RenderOptions(workers=1, batch_lines=batch_lines, max_reject_ratio=1))
+    except LowYieldError:  # no line rendered: nothing is written, which the next assertion proves
+        assert not (directory / "out").exists()
+        assert not any(raw in _LINE_POOL[-10:] for raw in lines)
+        return
     stats, rejects = load_outputs(directory / "out")
     assert_accounting(stats, rejects)
     full = path.read_bytes()

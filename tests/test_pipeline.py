@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import golden_rows, renderer
 from datakit.cli import main
-from datakit.pipeline import RenderOptions, render_files
+from datakit.pipeline import LowYieldError, RenderOptions, render_files
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +140,12 @@ def test_bad_options_are_one_line_errors(tmp_path):
         assert result.output.strip().splitlines()[-1].startswith("Error"), (args, result.output)
 
 
-def test_empty_input_gives_an_empty_but_valid_output(tmp_path):
-    import datasets
+def test_an_input_without_records_writes_nothing(tmp_path):
     source = tmp_path / "empty.jsonl"
     source.write_text("\n\n")
-    result = render_files([source], tmp_path / "out", RenderOptions(workers=1))
-    assert result.stats["rows_written"] == 0 and result.stats["blank_lines"] == 2
-    assert len(datasets.load_from_disk(str(tmp_path / "out"))["train"]) == 0
+    with pytest.raises(LowYieldError, match="no row was written: the input holds no record"):
+        render_files([source], tmp_path / "out", RenderOptions(workers=1))
+    assert sorted(os.listdir(tmp_path)) == ["empty.jsonl"]
 
 
 def test_several_inputs_give_per_file_stats(tmp_path, data_files):

@@ -72,7 +72,12 @@ def load_template(name_or_path: str, date_string: str = DEFAULT_DATE_STRING) -> 
     path = Path(name_or_path)
     if not path.is_file():
         raise TemplateError(f"unknown template {name_or_path!r}: use one of {', '.join(BUILTIN)} or a .jinja file")
-    source = path.read_text(encoding="utf-8")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{path}: not UTF-8 text (byte {exc.start}); a chat template is a UTF-8 Jinja file") from None
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if "generation" not in source or "endgeneration" not in source:
         raise TemplateError(
             f"{path}: the template marks nothing trainable; wrap each assistant turn's "
