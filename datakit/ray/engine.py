@@ -1,0 +1,207 @@
+"""`datakit render --engine ray`: the same render as the local engine, its batches done on Ray.
+
+read (Ray tasks, one per input file: `read.py`) -> parse + render + truncate + shift
+(`map_batches` on an actor pool: one `BatchWorker`, so one Renderer, per Ray worker process,
+built once) -> the driver, in input order (`preserve_order`): shards, rejects, stats, then the
+manifest, through the local engine's own `_write_output` (`OutputWriter`: staging beside OUT,
+the lock, one atomic commit). The workers write nothing to disk, so a killed worker leaves
+nothing behind and Ray simply runs its batch again (actors restart, tasks retry).
+
+Identical output. The local engine cuts the records of all inputs, in order, into batches of
+`batch_lines` and writes one table per batch and split; the shard bytes (and where a shard
+rolls over) follow those tables. Ray batches are cut elsewhere (per file, per block), so each
+worker result names every row's record (input, ordinal in it) and `Regroup` puts the rows
+back into the local engine's batches (record k of the whole input is in batch
+k // batch_lines), slicing and concatenating Arrow tables, which gives the same IPC bytes.
+The driver's work per row is that regrouping and the writing itself, as in the local engine's
+main process; see scripts/README.md for what bounds a cluster run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from ..outcome import Side
+from ..pipeline import BatchResult, BatchWorker, PipelineError, RenderOptions
+from ..read import ReadCounts, ReadError, Record
+from .read import InputFiles, block_records, last_position
+
+RESULT_SCHEMA = pa.schema([pa.field("result", pa.large_binary())])
+RECORDS_PER_BLOCK_BATCHES = 4  # a read block and a Ray batch hold this many local batches
+READ_CPUS = 0.1
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Use the Ray runtime this process already joined, or join `address` (None: start a
+    local one) for the duration and leave it after."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise PipelineError('--engine ray needs Ray Data: pip install "datakit[ray]"') from None
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
+        raise PipelineError(f"cannot start or join {where}: {exc}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+class BatchRenderer:
+    """The `map_batches` callable: one per Ray worker process, so the Renderer is built once."""
+
+    def __init__(self, options: RenderOptions, files: list[str], side_of: Callable[[Record], Side | None]):
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")  # the actors are the parallelism
+        self.worker = BatchWorker(options, files)
+        self.side_of = side_of
+
+    def __call__(self, block: pa.Table) -> pa.Table:
+        records, ordinals, ends = block_records(block)
+        payload = {"ends": ends, "position": last_position(block)}
+        if records:
+            sides = [self.side_of(record) for record in records]
+            result = self.worker.process(records, sides)
+            payload.update(tables=result.tables, rejects=result.rejects, measurements=result.measurements,
+                           error=result.error, rows=None if result.error else _row_records(records, ordinals,
+                                                                                           sides, result))
+        return pa.Table.from_arrays([pa.array([pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)],
+                                              pa.large_binary())], schema=RESULT_SCHEMA)
+
+
+def _row_records(records: list[Record], ordinals: list[int], sides: list[Side | None],
+                 result: BatchResult) -> dict[Side, tuple[np.ndarray, np.ndarray]]:
+    """Per split, the (input, ordinal) of each of its rows: every record not rejected is a row
+    on the side it was given (`convert`), in record order."""
+    rejected = {(reject.source, reject.line) for reject in result.rejects}
+    rows: dict[Side, tuple[list[int], list[int]]] = {}
+    for record, ordinal, side in zip(records, ordinals, sides):
+        if (record.source, record.line) not in rejected:
+            sources, numbers = rows.setdefault(side, ([], []))
+            sources.append(record.source)
+            numbers.append(ordinal)
+    out = {side: (np.asarray(s, np.int64), np.asarray(n, np.int64)) for side, (s, n) in rows.items()}
+    for side, table in result.tables.items():
+        if table.num_rows != len(out.get(side, ((), ()))[0]):
+            raise AssertionError(f"{side}: {table.num_rows} rows for {len(out.get(side, ((),))[0])} records")
+    return out
+
+
+class Regroup:
+    """Worker results (in input order) back into the local engine's batch results; fills `counts`."""
+
+    def __init__(self, batch_records: int, counts: ReadCounts):
+        self.batch_records = batch_records
+        self.counts = counts
+        self.offsets = [0]  # records before each input, known once the inputs before it ended
+        self.ended_bytes = 0
+        self.batch: int | None = None
+        self.pieces: dict[Side, list[pa.Table]] = {}
+
+    def results(self, payloads: Iterable[dict[str, Any]]) -> Iterator[BatchResult]:
+        for payload in payloads:
+            yield from self._feed(payload)
+        yield from self._flush()
+
+    def _feed(self, payload: dict[str, Any]) -> Iterator[BatchResult]:
+        for end in payload["ends"]:  # before the rows: an input's offset needs the ends of those before it
+            self._end_file(end)
+        position = payload["position"]
+        if position is not None and position[0] == len(self.offsets) - 1:
+            self.counts.bytes = self.ended_bytes + position[1]
+        if "tables" not in payload:
+            return
+        yield BatchResult(rejects=payload["rejects"], measurements=payload["measurements"], error=payload["error"])
+        if payload["error"]:
+            return
+        offsets = np.asarray(self.offsets, np.int64)
+        batch_of = {side: (offsets[sources] + ordinals) // self.batch_records
+                    for side, (sources, ordinals) in payload["rows"].items()}
+        for batch in np.unique(np.concatenate(list(batch_of.values()) or [np.zeros(0, np.int64)])):
+            if batch != self.batch:
+                yield from self._flush()
+                self.batch = int(batch)
+            for side, table in payload["tables"].items():
+                start, stop = np.searchsorted(batch_of[side], [batch, batch + 1])
+                if stop > start:
+                    self.pieces.setdefault(side, []).append(table.slice(start, stop - start))
+
+    def _end_file(self, end: dict[str, Any]) -> None:
+        self.counts.lines += end["lines"]
+        self.counts.blank += end["blank"]
+        self.counts.lines_per_file.append(end["lines"])
+        self.counts.blank_per_file.append(end["blank"])
+        self.ended_bytes += end["bytes"]
+        self.counts.bytes = self.ended_bytes
+        if end["error"]:
+            raise ReadError(end["error"])
+        self.offsets.append(self.offsets[-1] + end["records"])
+
+    def _flush(self) -> Iterator[BatchResult]:
+        if self.pieces:
+            tables = {side: pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces).combine_chunks()
+                      for side, pieces in self.pieces.items()}
+            self.pieces = {}
+            yield BatchResult(tables=tables)
+
+
+def _payloads(dataset: Any) -> Iterator[dict[str, Any]]:
+    for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for blob in block.column("result").to_pylist():
+            yield pickle.loads(blob)
+
+
+def render_actors(options: RenderOptions) -> int:
+    """How many render actors: --workers, else one per CPU of the cluster."""
+    import ray
+
+    return options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+@contextmanager
+def ray_results(paths: list[Path], files: list[str], options: RenderOptions,
+                side_of: Callable[[Record], Side | None], counts: ReadCounts
+                ) -> Iterator[tuple[Iterator[BatchResult], dict[str, Any]]]:
+    """The batch results of the inputs rendered on Ray, in the local engine's order and
+    batches (for `pipeline._write_output`), and the output's template/tokenizer description."""
+    import ray
+    import ray.data
+
+    with ray_session(options.ray_address):
+        description = BatchWorker(options, files).describe()
+        records_per_block = options.batch_lines * RECORDS_PER_BLOCK_BATCHES
+        source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, records_per_block)
+        # One actor per CPU; each reserves 0.9 of it, so the read tasks (light next to
+        # rendering) always find room beside them. One block list per file: not split further.
+        dataset = ray.data.read_datasource(source.datasource, num_cpus=READ_CPUS, override_num_blocks=len(paths))
+        dataset = dataset.map_batches(
+            BatchRenderer, fn_constructor_args=(options, files, side_of), batch_size=None,
+            batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=render_actors(options)),
+            num_cpus=1 - READ_CPUS,
+        )
+        context = dataset.context
+        context.execution_options.preserve_order = True
+        payloads = _payloads(dataset)
+        quiet = logging.getLogger("ray.data")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # Ray Data's progress lines: datakit prints its own summary
+        try:
+            yield Regroup(options.batch_lines, counts).results(payloads), description
+        finally:
+            payloads.close()  # stops the Ray execution if the writer gave up early
+            quiet.setLevel(level)
