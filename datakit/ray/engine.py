@@ -111,7 +111,7 @@ class Regroup:
         self.offsets = [0]  # records before each input, known once the inputs before it ended
         self.ended_bytes = 0
         self.batch: int | None = None
-        self.pieces: dict[Side, list[pa.Table]] = {}
+        self.pieces: dict[Side, list[tuple[pa.Table, bool]]] = {}
 
     def results(self, payloads: Iterable[dict[str, Any]]) -> Iterator[BatchResult]:
         for payload in payloads:
@@ -139,7 +139,8 @@ class Regroup:
             for side, table in payload["tables"].items():
                 start, stop = np.searchsorted(batch_of[side], [batch, batch + 1])
                 if stop > start:
-                    self.pieces.setdefault(side, []).append(table.slice(start, stop - start))
+                    whole = stop - start == table.num_rows
+                    self.pieces.setdefault(side, []).append((table.slice(start, stop - start), whole))
 
     def _end_file(self, end: dict[str, Any]) -> None:
         self.counts.lines += end["lines"]
@@ -154,10 +155,20 @@ class Regroup:
 
     def _flush(self) -> Iterator[BatchResult]:
         if self.pieces:
-            tables = {side: pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces).combine_chunks()
-                      for side, pieces in self.pieces.items()}
+            tables = {side: _one_table(pieces) for side, pieces in self.pieces.items()}
             self.pieces = {}
             yield BatchResult(tables=tables)
+
+
+def _one_table(pieces: list[tuple[pa.Table, bool]]) -> pa.Table:
+    """The pieces (tables, and whether each is a worker's whole table) as one table of one
+    chunk whose buffers are exactly as long as its rows need, as the local engine writes it: the
+    IPC writer writes more of a slice's buffers than its rows use, so slices are copied."""
+    (table, whole), *more = pieces
+    if whole and not more and table.column(0).num_chunks == 1:
+        return table
+    return pa.Table.from_arrays([pa.concat_arrays([chunk for piece, _ in pieces for chunk in piece.column(i).chunks])
+                                 for i in range(table.num_columns)], schema=table.schema)
 
 
 def _payloads(dataset: Any) -> Iterator[dict[str, Any]]:
@@ -179,10 +190,10 @@ def ray_results(paths: list[Path], files: list[str], options: RenderOptions,
                 ) -> Iterator[tuple[Iterator[BatchResult], dict[str, Any]]]:
     """The batch results of the inputs rendered on Ray, in the local engine's order and
     batches (for `pipeline._write_output`), and the output's template/tokenizer description."""
-    import ray
-    import ray.data
-
     with ray_session(options.ray_address):
+        import ray
+        import ray.data
+
         description = BatchWorker(options, files).describe()
         records_per_block = options.batch_lines * RECORDS_PER_BLOCK_BATCHES
         source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, records_per_block)
