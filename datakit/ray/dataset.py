@@ -79,8 +79,9 @@ def _rendered_table(outcomes: list, names: list[str]) -> pa.Table:
 
 def render_dataset(ds: Any, options: RenderOptions = RenderOptions(), *, source: str = "dataset",
                    source_column: str | None = None, line_column: str | None = None) -> Any:
-    """The records of `ds` (a `ray.data.Dataset`, one record per row) rendered, lazily, in order:
-    a Dataset of `RENDERED_SCHEMA` rows, Datums and rejects (`reason` set).
+    """The records of `ds` (a `ray.data.Dataset`, one record per row) rendered, lazily: a Dataset
+    of `RENDERED_SCHEMA` rows, Datums and rejects (`reason` set), in the order of `ds` (it runs
+    with Ray Data's `preserve_order`).
 
     Each row's `source` is `source`, or its own `source_column` value; its `line` is its
     `line_column` value (0 without one: a Dataset row has no line number of its own). Split
@@ -93,9 +94,11 @@ def render_dataset(ds: Any, options: RenderOptions = RenderOptions(), *, source:
     if options.splitting:
         raise ValueError("render_dataset does not split (--test-ratio, --test-size, --dedup); "
                          "render files with datakit render --engine ray, or split the rows in Ray")
-    return ds.map_batches(RowRenderer, fn_constructor_args=(options, source, source_column, line_column),
-                          batch_size=options.batch_lines, batch_format="pyarrow",
-                          compute=ray.data.ActorPoolStrategy(min_size=1, max_size=render_actors(options)))
+    rendered = ds.map_batches(RowRenderer, fn_constructor_args=(options, source, source_column, line_column),
+                              batch_size=options.batch_lines, batch_format="pyarrow",
+                              compute=ray.data.ActorPoolStrategy(min_size=1, max_size=render_actors(options)))
+    rendered.context.execution_options.preserve_order = True
+    return rendered
 
 
 def datums(rendered: Any) -> Any:

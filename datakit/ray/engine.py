@@ -35,8 +35,8 @@ from ..read import ReadCounts, ReadError, Record
 from .read import InputFiles, block_records, last_position
 
 RESULT_SCHEMA = pa.schema([pa.field("result", pa.large_binary())])
-RECORDS_PER_BLOCK_BATCHES = 4  # a read block and a Ray batch hold this many local batches
 READ_CPUS = 0.1
+BLOCK_BYTES = 4 << 20  # a Ray block (so a Ray batch) of records holds about this much
 
 
 @contextmanager
@@ -195,8 +195,7 @@ def ray_results(paths: list[Path], files: list[str], options: RenderOptions,
         import ray.data
 
         description = BatchWorker(options, files).describe()
-        records_per_block = options.batch_lines * RECORDS_PER_BLOCK_BATCHES
-        source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, records_per_block)
+        source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, options.batch_lines)
         # One actor per CPU; each reserves 0.9 of it, so the read tasks (light next to
         # rendering) always find room beside them. One block list per file: not split further.
         dataset = ray.data.read_datasource(source.datasource, num_cpus=READ_CPUS, override_num_blocks=len(paths))
@@ -207,6 +206,9 @@ def ray_results(paths: list[Path], files: list[str], options: RenderOptions,
         )
         context = dataset.context
         context.execution_options.preserve_order = True
+        # Ray merges a task's blocks up to this size before passing them on (128 MiB by
+        # default: a whole file would reach one actor); small blocks spread the batches.
+        context.target_max_block_size = BLOCK_BYTES
         payloads = _payloads(dataset)
         quiet = logging.getLogger("ray.data")
         level = quiet.level
