@@ -595,14 +595,18 @@ def add_paired(row: dict[str, Any]) -> None:
                                          for b, c in zip(row["b_runs_s"], c_walls)])
 
 
+def _print_head(head: str) -> None:
+    print(head)
+    print("-" * len(head))
+
+
 def print_compare(results: dict[str, Any], args: argparse.Namespace) -> None:
     cores = len(os.sched_getaffinity(0))
     print(f"\ndatakit benchmark: {args.corpus_desc}; {cores} cores, datakit workers="
           f"{args.workers or cores}; median of {args.repeat} run(s); rates in M tok/s (wall clock)")
     head = (f"{'template':<9}{'tokens':>12}{'(a) limit':>10}{'(b) HF':>8}{'(c) e2e':>9}{'(c) r_f':>9}"
             f"{'c/a':>7}{'c/b':>7}{'c/a cpu':>9}{'c/b cpu':>9}{'RSS main':>10}{'RSS wrk':>9}{'RSS tree':>10}")
-    print(head)
-    print("-" * len(head))
+    _print_head(head)
     for name, r in results.items():
         b = f"{r['b_mtok_s']:.3f}" if "b_mtok_s" in r else "-"
         cb = f"{r['c_over_b']:.2f}x" if "c_over_b" in r else "-"
@@ -729,8 +733,7 @@ def print_ray(results: dict[str, Any], args: argparse.Namespace) -> None:
           f"(`ray start --head`, joined with --ray-address auto); median of {args.repeat}; M tok/s, wall clock")
     head = (f"{'template':<9}{'tokens':>12}{'local':>8}{'ray':>8}{'ray/local':>10}{'ray/core':>9}"
             f"{'r_f local':>10}{'r_f ray':>9}{'driver CPU':>11}{'driver tok/CPU-s':>17}")
-    print(head)
-    print("-" * len(head))
+    _print_head(head)
     for name, r in results.items():
         if name == "read":
             continue

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -209,6 +210,8 @@ def ray_results(paths: list[Path], files: list[str], options: RenderOptions,
         # Ray merges a task's blocks up to this size before passing them on (128 MiB by
         # default: a whole file would reach one actor); small blocks spread the batches.
         context.target_max_block_size = BLOCK_BYTES
+        # A small input is fewer blocks than actors: nothing to warn the user about.
+        warnings.filterwarnings("ignore", "The minimum number of concurrent actors", UserWarning)
         payloads = _payloads(dataset)
         quiet = logging.getLogger("ray.data")
         level = quiet.level
