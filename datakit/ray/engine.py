@@ -78,9 +78,9 @@ class BatchRenderer:
         if records:
             sides = [self.side_of(record) for record in records]
             result = self.worker.process(records, sides)
+            rows = None if result.error else _row_records(records, ordinals, sides, result)
             payload.update(tables=result.tables, rejects=result.rejects, measurements=result.measurements,
-                           error=result.error, rows=None if result.error else _row_records(records, ordinals,
-                                                                                           sides, result))
+                           error=result.error, rows=rows)
         return pa.Table.from_arrays([pa.array([pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)],
                                               pa.large_binary())], schema=RESULT_SCHEMA)
 
@@ -97,9 +97,9 @@ def _row_records(records: list[Record], ordinals: list[int], sides: list[Side | 
             sources.append(record.source)
             numbers.append(ordinal)
     out = {side: (np.asarray(s, np.int64), np.asarray(n, np.int64)) for side, (s, n) in rows.items()}
-    for side, table in result.tables.items():
-        if table.num_rows != len(out.get(side, ((), ()))[0]):
-            raise AssertionError(f"{side}: {table.num_rows} rows for {len(out.get(side, ((),))[0])} records")
+    counted = {side: len(sources) for side, (sources, _) in out.items()}
+    if counted != {side: table.num_rows for side, table in result.tables.items()}:
+        raise AssertionError(f"rows per split {counted} are not the tables' {result.tables}")
     return out
 
 
