@@ -3,7 +3,9 @@ byte for byte, rejects, stats, split sides) and the manifest but its `created` t
 Ray worker is retried to the same output; a killed driver leaves no output and the rerun succeeds.
 
 The tests run on a real local Ray runtime (`ray_runtime`, 2 CPUs); kills wait for observable
-states (a shard in the staging directory), never for a time.
+states (a shard in the staging directory), never for a time. (This folder mirrors `datakit/ray/`
+but is not named `ray`: pytest puts `tests/` on sys.path, where a `ray` folder would stand in
+for the ray package wherever it is not installed.)
 """
 
 from __future__ import annotations
