@@ -255,8 +255,9 @@ def render_files(
             try:
                 description = executor.submit(_call_worker, "describe").result()
                 batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
-                results = _ordered(executor, batches, 2 * (options.workers or default_workers()))
-                manifest, summary = _write_output(results, counts, paths, files, out_dir, options,
+                window = 2 * (options.workers or default_workers())
+                manifest, summary = _write_output(lambda writer: _ordered(executor, batches, window), counts,
+                                                  paths, files, out_dir, options,
                                                   description, progress, overwrite)
             finally:
                 executor.shutdown(cancel_futures=True)
@@ -273,16 +274,17 @@ def _start_workers(options: RenderOptions, files: list[str]) -> Executor:
                                initializer=_init_process, initargs=(options, files, os.getpid()))
 
 
-def _write_output(results: Iterable[BatchResult], counts: ReadCounts, paths: list[Path], files: list[str],
-                  out_dir: Path, options: RenderOptions, description: dict[str, Any],
-                  progress: Callable[[int], None] | None, overwrite: bool) -> tuple[dict, dict]:
-    """Write the batch results (in input order; reading fills `counts` as they come) into a
-    staged output, then commit it."""
+def _write_output(results: Callable[[OutputWriter], Iterable[BatchResult]], counts: ReadCounts,
+                  paths: list[Path], files: list[str], out_dir: Path, options: RenderOptions,
+                  description: dict[str, Any], progress: Callable[[int], None] | None,
+                  overwrite: bool) -> tuple[dict, dict]:
+    """Write the batch results (in input order, from `results(writer)`; reading fills `counts`
+    as they come) into a staged output, then commit it."""
     splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
     writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
     stats = StatsCollector(files, splits)
     try:
-        for result in results:
+        for result in results(writer):
             if result.error:
                 raise PipelineError(result.error)
             for side, table in result.tables.items():

@@ -32,8 +32,10 @@ import pyarrow as pa
 
 from ..outcome import Side
 from ..pipeline import BatchResult, BatchWorker, PipelineError, RenderOptions
+from ..write import OutputWriter
 from ..read import ReadCounts, ReadError, Record
 from .read import InputFiles, block_records, last_position
+from .shards import Segment, ShardPlan, remove_pieces, write_piece, write_shard
 
 RESULT_SCHEMA = pa.schema([pa.field("result", pa.large_binary())])
 READ_CPUS = 0.1
@@ -65,12 +67,16 @@ def ray_session(address: str | None) -> Iterator[None]:
 
 
 class BatchRenderer:
-    """The `map_batches` callable: one per Ray worker process, so the Renderer is built once."""
+    """The `map_batches` callable: one per Ray worker process, so the Renderer is built once.
+    It writes each split's rows of a batch as a piece file into the staging directory and
+    returns the rest (rejects, measurements, where each row came from) to the driver."""
 
-    def __init__(self, options: RenderOptions, files: list[str], side_of: Callable[[Record], Side | None]):
+    def __init__(self, options: RenderOptions, files: list[str], side_of: Callable[[Record], Side | None],
+                 staging: str):
         os.environ.setdefault("RAYON_NUM_THREADS", "1")  # the actors are the parallelism
         self.worker = BatchWorker(options, files)
         self.side_of = side_of
+        self.staging = staging
 
     def __call__(self, block: pa.Table) -> pa.Table:
         records, ordinals, ends = block_records(block)
@@ -79,15 +85,17 @@ class BatchRenderer:
             sides = [self.side_of(record) for record in records]
             result = self.worker.process(records, sides)
             rows = None if result.error else _row_records(records, ordinals, sides, result)
-            payload.update(tables=result.tables, rejects=result.rejects, measurements=result.measurements,
-                           error=result.error, rows=rows)
+            for side, table in result.tables.items():
+                rows[side]["piece"] = write_piece(self.staging, str(side), table)
+                rows[side]["tokens"] = table.column("num_tokens").to_numpy().astype(np.int64) - 1
+            payload.update(rejects=result.rejects, measurements=result.measurements, error=result.error, rows=rows)
         return pa.Table.from_arrays([pa.array([pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)],
                                               pa.large_binary())], schema=RESULT_SCHEMA)
 
 
 def _row_records(records: list[Record], ordinals: list[int], sides: list[Side | None],
-                 result: BatchResult) -> dict[Side, tuple[np.ndarray, np.ndarray]]:
-    """Per split, the (input, ordinal) of each of its rows: every record not rejected is a row
+                 result: BatchResult) -> dict[Side, dict[str, np.ndarray]]:
+    """Per split, the input and ordinal of each of its rows: every record not rejected is a row
     on the side it was given (`convert`), in record order."""
     rejected = {(reject.source, reject.line) for reject in result.rejects}
     rows: dict[Side, tuple[list[int], list[int]]] = {}
@@ -96,28 +104,33 @@ def _row_records(records: list[Record], ordinals: list[int], sides: list[Side | 
             sources, numbers = rows.setdefault(side, ([], []))
             sources.append(record.source)
             numbers.append(ordinal)
-    out = {side: (np.asarray(s, np.int64), np.asarray(n, np.int64)) for side, (s, n) in rows.items()}
-    counted = {side: len(sources) for side, (sources, _) in out.items()}
+    out = {side: {"sources": np.asarray(s, np.int64), "ordinals": np.asarray(n, np.int64)}
+           for side, (s, n) in rows.items()}
+    counted = {side: len(row["sources"]) for side, row in out.items()}
     if counted != {side: table.num_rows for side, table in result.tables.items()}:
         raise AssertionError(f"rows per split {counted} are not the tables' {result.tables}")
     return out
 
 
 class Regroup:
-    """Worker results (in input order) back into the local engine's batch results; fills `counts`."""
+    """Worker results (in input order) back into the local engine's batches: rejects and
+    measurements for the writer, and each batch's rows (piece segments) placed into shards."""
 
-    def __init__(self, batch_records: int, counts: ReadCounts):
-        self.batch_records = batch_records
+    def __init__(self, options: RenderOptions, files: list[str], counts: ReadCounts,
+                 place: Callable[[Side, list[Segment], int, int, int], None]):
+        self.batch_records = options.batch_lines
+        self.name_bytes = np.asarray([len(name.encode("utf-8")) for name in files], np.int64)
         self.counts = counts
+        self.place = place
         self.offsets = [0]  # records before each input, known once the inputs before it ended
         self.ended_bytes = 0
         self.batch: int | None = None
-        self.pieces: dict[Side, list[tuple[pa.Table, bool]]] = {}
+        self.open: dict[Side, list] = {}  # per split: segments, rows, tokens, source bytes of the batch
 
     def results(self, payloads: Iterable[dict[str, Any]]) -> Iterator[BatchResult]:
         for payload in payloads:
             yield from self._feed(payload)
-        yield from self._flush()
+        self._flush()
 
     def _feed(self, payload: dict[str, Any]) -> Iterator[BatchResult]:
         for end in payload["ends"]:  # before the rows: an input's offset needs the ends of those before it
@@ -125,23 +138,25 @@ class Regroup:
         position = payload["position"]
         if position is not None and position[0] == len(self.offsets) - 1:
             self.counts.bytes = self.ended_bytes + position[1]
-        if "tables" not in payload:
+        if "rows" not in payload:
             return
         yield BatchResult(rejects=payload["rejects"], measurements=payload["measurements"], error=payload["error"])
         if payload["error"]:
             return
         offsets = np.asarray(self.offsets, np.int64)
-        batch_of = {side: (offsets[sources] + ordinals) // self.batch_records
-                    for side, (sources, ordinals) in payload["rows"].items()}
+        batch_of = {side: (offsets[row["sources"]] + row["ordinals"]) // self.batch_records
+                    for side, row in payload["rows"].items()}
         for batch in np.unique(np.concatenate(list(batch_of.values()) or [np.zeros(0, np.int64)])):
             if batch != self.batch:
-                yield from self._flush()
+                self._flush()
                 self.batch = int(batch)
-            for side, table in payload["tables"].items():
-                start, stop = np.searchsorted(batch_of[side], [batch, batch + 1])
+            for side, row in payload["rows"].items():
+                start, stop = (int(i) for i in np.searchsorted(batch_of[side], [batch, batch + 1]))
                 if stop > start:
-                    whole = stop - start == table.num_rows
-                    self.pieces.setdefault(side, []).append((table.slice(start, stop - start), whole))
+                    segments, rows, tokens, source_bytes = self.open.setdefault(side, [[], 0, 0, 0])
+                    segments.append(Segment(row["piece"], start, stop - start, stop - start == len(row["sources"])))
+                    self.open[side][1:] = [rows + stop - start, tokens + int(row["tokens"][start:stop].sum()),
+                                           source_bytes + int(self.name_bytes[row["sources"][start:stop]].sum())]
 
     def _end_file(self, end: dict[str, Any]) -> None:
         self.counts.lines += end["lines"]
@@ -154,22 +169,39 @@ class Regroup:
             raise ReadError(end["error"])
         self.offsets.append(self.offsets[-1] + end["records"])
 
-    def _flush(self) -> Iterator[BatchResult]:
-        if self.pieces:
-            tables = {side: _one_table(pieces) for side, pieces in self.pieces.items()}
-            self.pieces = {}
-            yield BatchResult(tables=tables)
+    def _flush(self) -> None:
+        for side, (segments, rows, tokens, source_bytes) in self.open.items():
+            self.place(side, segments, rows, tokens, source_bytes)
+        self.open = {}
 
 
-def _one_table(pieces: list[tuple[pa.Table, bool]]) -> pa.Table:
-    """The pieces (tables, and whether each is a worker's whole table) as one table of one
-    chunk whose buffers are exactly as long as its rows need, as the local engine writes it: the
-    IPC writer writes more of a slice's buffers than its rows use, so slices are copied."""
-    (table, whole), *more = pieces
-    if whole and not more and table.column(0).num_chunks == 1:
-        return table
-    return pa.Table.from_arrays([pa.concat_arrays([chunk for piece, _ in pieces for chunk in piece.column(i).chunks])
-                                 for i in range(table.num_columns)], schema=table.schema)
+class ShardWriting:
+    """Plans each split's shards as batches are placed and has Ray tasks write them; `finish`
+    waits for them and hands their manifest entries to the output's writer."""
+
+    def __init__(self, writer: OutputWriter, shard_bytes: int):
+        import ray
+
+        self.writer = writer
+        self.plans = {name: ShardPlan(name, shard_bytes) for name in writer.splits}
+        self.pending: dict[str, list] = {name: [] for name in writer.splits}
+        self.task = ray.remote(num_cpus=READ_CPUS, max_retries=-1)(write_shard)
+
+    def place(self, side: Side, segments: list[Segment], rows: int, tokens: int, source_bytes: int) -> None:
+        self._submit(str(side), self.plans[str(side)].add(segments, rows, tokens, source_bytes))
+
+    def _submit(self, split: str, shard: dict[str, Any] | None) -> None:
+        if shard is not None:
+            self.pending[split].append(self.task.remote(str(self.writer.staging), split, shard))
+
+    def finish(self) -> None:
+        import ray
+
+        for split, plan in self.plans.items():
+            self._submit(split, plan.finish())
+            # ShardWriter.close keeps shards it holds (and writes the empty shard of an empty split).
+            self.writer.splits[split].shards.extend(ray.get(self.pending[split]))
+        remove_pieces(self.writer.staging, list(self.plans))
 
 
 def _payloads(dataset: Any) -> Iterator[dict[str, Any]]:
@@ -188,36 +220,50 @@ def render_actors(options: RenderOptions) -> int:
 @contextmanager
 def ray_results(paths: list[Path], files: list[str], options: RenderOptions,
                 side_of: Callable[[Record], Side | None], counts: ReadCounts
-                ) -> Iterator[tuple[Iterator[BatchResult], dict[str, Any]]]:
-    """The batch results of the inputs rendered on Ray, in the local engine's order and
-    batches (for `pipeline._write_output`), and the output's template/tokenizer description."""
+                ) -> Iterator[tuple[Callable[[OutputWriter], Iterator[BatchResult]], dict[str, Any]]]:
+    """For `pipeline._write_output`: the batch results of the inputs rendered on Ray, in the
+    local engine's order (shards written by Ray tasks into the writer's staging directory), and
+    the output's template/tokenizer description."""
     with ray_session(options.ray_address):
-        import ray
-        import ray.data
-
         description = BatchWorker(options, files).describe()
-        source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, options.batch_lines)
-        # One actor per CPU; each reserves 0.9 of it, so the read tasks (light next to
-        # rendering) always find room beside them. One block list per file: not split further.
-        dataset = ray.data.read_datasource(source.datasource, num_cpus=READ_CPUS, override_num_blocks=len(paths))
-        dataset = dataset.map_batches(
-            BatchRenderer, fn_constructor_args=(options, files, side_of), batch_size=None,
-            batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=render_actors(options)),
-            num_cpus=1 - READ_CPUS,
-        )
-        context = dataset.context
-        context.execution_options.preserve_order = True
-        # Ray merges a task's blocks up to this size before passing them on (128 MiB by
-        # default: a whole file would reach one actor); small blocks spread the batches.
-        context.target_max_block_size = BLOCK_BYTES
-        # A small input is fewer blocks than actors: nothing to warn the user about.
-        warnings.filterwarnings("ignore", "The minimum number of concurrent actors", UserWarning)
-        payloads = _payloads(dataset)
+        running: list[Iterator[dict[str, Any]]] = []
+
+        def results(writer: OutputWriter) -> Iterator[BatchResult]:
+            payloads = _payloads(_dataset(paths, files, options, side_of, str(writer.staging)))
+            running.append(payloads)
+            shards = ShardWriting(writer, options.shard_bytes)
+            yield from Regroup(options, files, counts, shards.place).results(payloads)
+            shards.finish()
+
         quiet = logging.getLogger("ray.data")
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # Ray Data's progress lines: datakit prints its own summary
+        # A small input is fewer blocks than actors: nothing to warn the user about.
+        warnings.filterwarnings("ignore", "The minimum number of concurrent actors", UserWarning)
         try:
-            yield Regroup(options.batch_lines, counts).results(payloads), description
+            yield results, description
         finally:
-            payloads.close()  # stops the Ray execution if the writer gave up early
+            for payloads in running:
+                payloads.close()  # stops the Ray execution if the writer gave up early
             quiet.setLevel(level)
+
+
+def _dataset(paths: list[Path], files: list[str], options: RenderOptions, side_of: Callable[[Record], Side | None],
+             staging: str) -> Any:
+    import ray.data
+
+    source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, options.batch_lines)
+    # One actor per CPU; each reserves 0.9 of it, so the read and shard tasks (light next to
+    # rendering) always find room beside them. One block list per file: not split further.
+    dataset = ray.data.read_datasource(source.datasource, num_cpus=READ_CPUS, override_num_blocks=len(paths))
+    dataset = dataset.map_batches(
+        BatchRenderer, fn_constructor_args=(options, files, side_of, staging), batch_size=None,
+        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=render_actors(options)),
+        num_cpus=1 - READ_CPUS,
+    )
+    context = dataset.context
+    context.execution_options.preserve_order = True
+    # Ray merges a task's blocks up to this size before passing them on (128 MiB by default:
+    # a whole file would reach one actor); small blocks spread the batches.
+    context.target_max_block_size = BLOCK_BYTES
+    return dataset
