@@ -2,19 +2,23 @@
 
 read (Ray tasks, one per input file: `read.py`) -> parse + render + truncate + shift
 (`map_batches` on an actor pool: one `BatchWorker`, so one Renderer, per Ray worker process,
-built once) -> the driver, in input order (`preserve_order`): shards, rejects, stats, then the
-manifest, through the local engine's own `_write_output` (`OutputWriter`: staging beside OUT,
-the lock, one atomic commit). The workers write nothing to disk, so a killed worker leaves
-nothing behind and Ray simply runs its batch again (actors restart, tasks retry).
+built once; each writes its rows as piece files into the output's staging directory) -> the
+driver, in input order (`preserve_order`): places the rows into shards, which Ray tasks write
+(`shards.py`), and writes rejects, stats and then the manifest through the local engine's own
+`_write_output` (`OutputWriter`: the staging directory beside OUT, the lock, one atomic commit).
 
 Identical output. The local engine cuts the records of all inputs, in order, into batches of
 `batch_lines` and writes one table per batch and split; the shard bytes (and where a shard
 rolls over) follow those tables. Ray batches are cut elsewhere (per file, per block), so each
 worker result names every row's record (input, ordinal in it) and `Regroup` puts the rows
 back into the local engine's batches (record k of the whole input is in batch
-k // batch_lines), slicing and concatenating Arrow tables, which gives the same IPC bytes.
-The driver's work per row is that regrouping and the writing itself, as in the local engine's
-main process; see scripts/README.md for what bounds a cluster run.
+k // batch_lines) as segments of pieces, which the shard tasks join into the same tables.
+
+Crash safety. Only the driver holds the lock and commits; the workers and shard tasks write
+only inside its staging directory, a piece or shard under a `.tmp` name until it is complete.
+A killed worker is restarted and its batches run again (the pieces of the killed attempt are
+never referenced, and removed before the commit); a killed driver leaves the staging
+directory, which the next run removes.
 """
 
 from __future__ import annotations
