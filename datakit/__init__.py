@@ -1,4 +1,4 @@
-"""datakit: chat JSONL to exact, training-ready token Datums.
+"""datakit: chat data to exact, training-ready token Datums.
 
 Python API (the command line is a thin layer over it):
 

@@ -11,7 +11,8 @@ from typing import Callable
 import click
 
 from . import __version__
-from .clitypes import JSON_OBJECT
+from .clitypes import JSON_OBJECT, MODEL_HELP, template_for_model
+from .convert import Examples
 from .export.commands import export_command, pack_command
 from .export.pack import PackError, format_pack_stats, render_packed
 from .inspect import inspect_command
@@ -64,7 +65,7 @@ def _input_options(command: Callable) -> Callable:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datakit")
 def main() -> None:
-    """Turn chat JSONL into exact, training-ready token Datums (Arrow shards + manifest)."""
+    """Turn chat data into exact, training-ready token Datums (Arrow shards + manifest)."""
 
 
 @main.command()
@@ -72,8 +73,10 @@ def main() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output directory [default: the first INPUT without .jsonl/.json/.gz/.parquet, plus .datakit].")
 @_input_options
-@click.option("-t", "--template", default="llama3", show_default=True,
-              help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags.")
+@click.option("-t", "--template",
+              help=f"Chat format: {', '.join(BUILTIN)}, or a .jinja file with {{% generation %}} tags "
+                   "[default: llama3, or --model's].")
+@click.option("--model", metavar="ORG/NAME", help=MODEL_HELP)
 @click.option("--tokenizer", help="Bundled name (llama3, qwen2.5, qwen3, qwen3.5), a directory with "
               "tokenizer.json, or a locally cached hub id [default: the template's].")
 @click.option("--train-on", type=click.Choice([m.value for m in TrainOn]), default=TrainOn.ALL_ASSISTANT.value, show_default=True,
@@ -83,6 +86,10 @@ def main() -> None:
 @click.option("--truncation", type=click.Choice([m.value for m in Policy]), default=Policy.RIGHT.value, show_default=True,
               help="right: keep the first tokens; turns: drop oldest exchanges; drop: reject the row; "
                    "error: stop the run.")
+@click.option("--examples", type=click.Choice([m.value for m in Examples]), default=Examples.CONVERSATION.value,
+              show_default=True, help="conversation: one row per conversation; per_turn: one row per trainable "
+              "assistant message, the conversation up to it, only it trained (for templates that rewrite "
+              "history, such as Qwen3's reasoning).")
 @click.option("--test-ratio", type=float, help="Also write a test split with this share of rows.")
 @click.option("--test-size", type=int, help="Also write a test split with this many rows.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split.")
@@ -113,8 +120,9 @@ def main() -> None:
               help="Write packed rows of at most N tokens instead (as `datakit pack` on this render).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the output directory.")
-def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, messages_key: str, template: str,
-           tokenizer: str | None, train_on: str, max_length: str, truncation: str, test_ratio: float | None,
+def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, messages_key: str,
+           template: str | None, model: str | None, tokenizer: str | None, train_on: str, max_length: str,
+           truncation: str, examples: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
            parse_special_tokens: bool, date_string: str, chat_template_kwargs: dict | None,
            drop_reasoning: bool, workers: int | None, engine: str, ray_address: str | None,
@@ -132,13 +140,14 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         check_split_options(test_ratio, test_size, seed, group_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    template, tokenizer = template_for_model(model, template, tokenizer)
     options = RenderOptions(
-        template=template, tokenizer=tokenizer, train_on=TrainOn(train_on),
+        template=template or "llama3", tokenizer=tokenizer, train_on=TrainOn(train_on),
         parse_special_tokens=parse_special_tokens, date_string=date_string,
         max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
-        drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs,
+        drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs, examples=Examples(examples),
         engine=Engine(engine), ray_address=ray_address,
     )
     if ray_address is not None and engine != Engine.RAY:

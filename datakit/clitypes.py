@@ -26,3 +26,20 @@ class JsonObject(click.ParamType):
 
 
 JSON_OBJECT = JsonObject()
+
+
+MODEL_HELP = ("A model id such as Qwen/Qwen3.6-27B: picks its template (the official one; role_colon for "
+              "base models) and tokenizer; --template may name another that fits it (its cookbook: modes).")
+
+
+def template_for_model(model: str | None, template: str | None, tokenizer: str | None) -> tuple[str | None, str | None]:
+    """--template and --tokenizer as --model decides them (a usage error if they disagree)."""
+    if model is None:
+        return template, tokenizer
+    from .render.catalog import resolve_model
+    from .render.chat_template import TemplateError
+
+    try:
+        return resolve_model(model, template, tokenizer)
+    except TemplateError as exc:
+        raise click.UsageError(str(exc)) from None

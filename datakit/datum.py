@@ -26,6 +26,7 @@ SCHEMA = pa.schema(
         pa.field("num_trainable", pa.int32(), nullable=False),
         pa.field("original_length", pa.int32(), nullable=False),
         pa.field("truncated", pa.bool_(), nullable=False),
+        pa.field("turn", pa.int32(), nullable=False),
     ]
 )
 
@@ -87,6 +88,7 @@ def rows_to_table(rows: Sequence[Row], files: Sequence[str]) -> pa.Table:
         "num_trainable": _arrow(trainable.astype(np.int32)),
         "original_length": _arrow(np.fromiter((r.truncation.original_length for r in rows), np.int32, len(rows))),
         "truncated": _arrow(np.fromiter((r.truncation.truncated for r in rows), np.bool_, len(rows))),
+        "turn": _arrow(np.fromiter((r.turn for r in rows), np.int32, len(rows))),
     }
     return table_of(columns)
 

@@ -85,6 +85,7 @@ class Row:
     weights: np.ndarray  # float32
     truncation: Truncation
     reasoning_dropped: int = 0  # assistant turns whose reasoning the template left out
+    turn: int = -1  # `--examples per_turn`: the index of the one message this row trains; -1: all
 
     @property
     def trainable(self) -> int:
@@ -94,7 +95,9 @@ class Row:
 @dataclass(frozen=True, slots=True)
 class Reject:
     """A record that produced no row, and why. Records that truncation dropped or emptied keep
-    their side and what truncation measured, so the statistics can count them."""
+    their side and what truncation measured, so the statistics can count them. With
+    `--examples per_turn`, a record whose other examples were written can have one example
+    dropped by truncation: that reject names its `turn`."""
 
     source: int
     line: int
@@ -102,10 +105,12 @@ class Reject:
     detail: str
     side: Side | None = None
     truncation: Truncation | None = None
+    turn: int | None = None  # `--examples per_turn`: the one example of the record that was dropped
 
     def to_json(self, files: list[str]) -> dict[str, Any]:
         """The rejects.jsonl line."""
-        return {"file": files[self.source], "line": self.line, "reason": str(self.reason), "detail": self.detail}
+        line = {"file": files[self.source], "line": self.line, "reason": str(self.reason), "detail": self.detail}
+        return line if self.turn is None else {**line, "turn": self.turn}
 
 
 Outcome = Row | Reject

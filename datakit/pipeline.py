@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
-from .convert import Limits, StopRun, convert
+from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
 from .outcome import Reject, Row, Side
 from .read import (
@@ -32,6 +32,7 @@ from .read import (
     stdin_spooled,
 )
 from .render import DEFAULT_DATE_STRING, TemplateError, TrainOn, build_renderer, load_template
+from .render.catalog import tokenizer_name
 from .stats import StatsCollector, measure
 from .tokenizer import TokenizerError, check_tokenizer_source
 from .truncate import Policy
@@ -62,6 +63,7 @@ class RenderOptions:
     messages_key: str = "messages"
     drop_reasoning: bool = False
     chat_template_kwargs: dict[str, Any] | None = None  # as apply_chat_template(**kwargs) takes them
+    examples: Examples = Examples.CONVERSATION
     max_length: int | None = 16384
     truncation: Policy = Policy.RIGHT
     test_ratio: float | None = None
@@ -106,6 +108,8 @@ class BatchResult:
     rejects: list[Reject] = field(default_factory=list)
     measurements: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
+    # Per side, the (input, line) of each table row (the Ray engine puts rows back in batches by it).
+    row_keys: dict[Side, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 class BatchWorker:
@@ -134,7 +138,7 @@ class BatchWorker:
 
     def process(self, records: list[Record], sides: list[Side | None]) -> BatchResult:
         try:
-            outcomes = convert(records, sides, self.parser, self.renderer, self.limits)
+            outcomes = convert(records, sides, self.parser, self.renderer, self.limits, Examples(self.options.examples))
         except StopRun as exc:
             where = f"{self.files[exc.record.source]}:{exc.record.line}"
             return BatchResult(error=f"{where}: {exc} (--truncation error)")
@@ -146,6 +150,7 @@ class BatchWorker:
             else:
                 result.rejects.append(outcome)
         result.tables = {side: rows_to_table(rows, self.files) for side, rows in by_side.items()}
+        result.row_keys = {side: [(row.source, row.line) for row in rows] for side, rows in by_side.items()}
         return result
 
 
@@ -332,10 +337,7 @@ def _check_sources(options: RenderOptions) -> None:
     """Fail here, with a clear message, rather than in every worker process."""
     try:
         template = load_template(options.template, options.date_string)
-        name = options.tokenizer or template.tokenizer
-        if name is None:
-            raise PipelineError(f"template {options.template} needs --tokenizer")
-        check_tokenizer_source(name)
+        check_tokenizer_source(tokenizer_name(template, options.tokenizer))
     except (TemplateError, TokenizerError) as exc:
         raise PipelineError(str(exc)) from None
 

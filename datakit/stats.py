@@ -21,7 +21,8 @@ WRITTEN, DROPPED, EMPTIED = 0, 1, 2
 _STATUS = {Reason.TOO_LONG: DROPPED, Reason.NO_TRAINABLE_TOKENS_AFTER_TRUNCATION: EMPTIED}
 _TRUNCATION_FIELDS = ("original_length", "trainable_before", "truncated", "lost_final_end_of_turn",
                       "fell_back_to_right")
-ROW_FIELDS = ("file", "split", "status", "length", "trainable_after", "reasoning_dropped", *_TRUNCATION_FIELDS)
+ROW_FIELDS = ("file", "split", "status", "length", "trainable_after", "reasoning_dropped", "first_of_record",
+              *_TRUNCATION_FIELDS)
 SPLITS = tuple(Side)
 HISTOGRAM_EDGES = [0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
 
@@ -66,11 +67,15 @@ def measure(outcomes: Iterable[Outcome]) -> dict[str, np.ndarray]:
     """One measurement per rendered record (rows, and records truncation dropped or emptied),
     as arrays keyed by ROW_FIELDS, for `StatsCollector.add_rows`."""
     values: dict[str, list[int]] = {k: [] for k in ROW_FIELDS}
+    previous = None  # the record of the last row written
     for outcome in outcomes:
         truncation = outcome.truncation
         if truncation is None:
             continue
         written = isinstance(outcome, Row)
+        record = (outcome.source, outcome.line)  # per turn, a record has several rows: count it once
+        values["first_of_record"].append(written and record != previous)
+        previous = record if written else previous
         values["file"].append(outcome.source)
         values["split"].append(SPLITS.index(outcome.side))
         values["status"].append(WRITTEN if written else _STATUS[outcome.reason])
@@ -113,6 +118,7 @@ def _summarize(rows: dict[str, np.ndarray], rejects: Counter | None, lines: int 
         out["lines_read"] = lines
         out["blank_lines"] = blank
     out["rows_written"] = int(written.sum())
+    out["conversations_written"] = int((written & rows["first_of_record"].astype(bool)).sum())
     if rejects is not None:
         by_reason = Counter()
         for (_, reason), n in rejects.items():
@@ -149,6 +155,8 @@ def _block(stats: dict[str, Any], title: str) -> list[str]:
         row("lines read", f"{stats['lines_read']:,}")
         row("blank lines (skipped)", f"{stats['blank_lines']:,}")
     row("rows written", f"{stats['rows_written']:,}")
+    if stats.get("conversations_written", stats["rows_written"]) != stats["rows_written"]:
+        row("  conversations they come from", f"{stats['conversations_written']:,}")
     if "rejected" in stats:
         row("rejected", f"{stats['rejected']:,}")
         for reason, n in stats["rejected_by_reason"].items():

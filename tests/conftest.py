@@ -38,12 +38,13 @@ def bundle(name: str):
 
 
 @lru_cache(maxsize=None)
-def renderer(template: str, **options) -> Renderer:
-    """A renderer with the session's tokenizers; `chat_template_kwargs` as a tuple of pairs."""
+def renderer(template: str, tokenizer: str | None = None, **options) -> Renderer:
+    """A renderer with the session's tokenizers (`tokenizer`: a bundled name, default the
+    template's); `chat_template_kwargs` as a tuple of pairs."""
     if "chat_template_kwargs" in options:
         options["chat_template_kwargs"] = dict(options["chat_template_kwargs"])
     chat = load_template(template)
-    return Renderer(chat, bundle(chat.tokenizer), **options)
+    return Renderer(chat, bundle(tokenizer or chat.tokenizer), **options)
 
 
 def read_jsonl(path: Path) -> list[dict]:

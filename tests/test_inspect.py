@@ -543,3 +543,20 @@ def test_html_renders_in_headless_chromium(mixed, tmp_path):
     dom = parse_html(result.stdout)
     assert [(s["id"], s["w"]) for s in dom.spans] == [(t, w) for r in rows for t, w in zip(r.tokens, r.weights)]
     assert len(dom.sections) == 2
+
+
+def test_qwen35_generation_prompt_prefill_is_shown_untrained(tmp_path):
+    """`<think>\\n` ends Qwen3.5's generation prompt: it is shown as prompt. Without reasoning
+    its `\\n` merges with the next into one `\\n\\n` token, trained by the any-character rule."""
+    source = tmp_path / "qwen35.jsonl"
+    source.write_text(json.dumps({"messages": [{"role": "user", "content": "17*3?"}, {
+        "role": "assistant", "reasoning_content": "51", "content": "51."}]}) + "\n" + json.dumps(conv("hi", "yo")) + "\n")
+    result = run(source, "-t", "qwen3.5", "--no-color")
+    assert result.exit_code == 0, result.output
+    reasoned, plain = result.stdout.split("── row ")[1:]
+    assert "⟨<|im_start|>⟩assistant\n<think>↵\n⟦51\n</think>\n\n51.⟨<|im_end|>⟩⟧↵" in reasoned
+    assert "⟨<|im_start|>⟩assistant\n<think>⟦↵\n↵\n</think>\n\nyo⟨<|im_end|>⟩⟧↵" in plain
+    table = run(source, "-t", "qwen3.5", "--line", "1", "--tokens").stdout.splitlines()
+    think = next(i for i, line in enumerate(table) if "'<think>'" in line)
+    assert table[think].split()[2] == "0" and table[think + 1].split()[2:] == ["0", "'\\n'"]
+    assert table[think + 2].split()[2:] == ["1", "'5'"]  # Qwen splits digits

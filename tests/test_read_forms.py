@@ -192,3 +192,19 @@ def test_reasoning_fields():
     assert reason_of({"messages": [{"role": "user", "content": "u", "reasoning_content": "x"}]}) == "bad_reasoning"
     assert reason_of({"messages": [{"role": "assistant", "content": "a", "reasoning_content": 3}]}) \
         == "bad_content_type"
+
+
+def test_multimodal_records_are_refused_not_trained_as_text():
+    """LLaMA-Factory's mllm_demo.json: <image> tags in the text, the images beside it."""
+    record = {"messages": [{"role": "user", "content": "<image>Who are they?"},
+                           {"role": "assistant", "content": "Two footballers."}], "images": ["1.jpg"]}
+    with pytest.raises(Invalid, match="images") as info:
+        parse(record)
+    assert info.value.reason == "unsupported_content_part"
+    assert parse({**record, "images": []}).messages[0]["content"] == "<image>Who are they?"
+
+
+def test_a_text_part_without_text_says_what_openai_parts_look_like():
+    record = {"messages": [{"role": "user", "content": [{"type": "text", "value": "hi"}]}]}  # LLaMA-Factory v1
+    with pytest.raises(Invalid, match="without a 'text' string"):
+        parse(record)

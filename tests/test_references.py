@@ -47,3 +47,4 @@ def test_the_vendored_copies_equal_shared_when_it_is_beside_the_repo():
         assert content_sha256(files[name]) == content_sha256(path), (
             f"tests/{name} differs from ../shared/{relative}: copy the new reference in "
             "(gzip -n -9 for data files) and update tests/references.sha256")
+

@@ -14,7 +14,7 @@ import datakit
 from conftest import renderer
 from datakit.pipeline import RenderOptions, render_files
 from datakit.render import RenderError
-from datakit.render.chat_template import GENERATION_END, GENERATION_START, MARKERS
+from datakit.render.chat_template import GENERATION_END, GENERATION_START
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city",
@@ -46,7 +46,7 @@ def trained_text(template: str, record) -> str:
     return r.tokenizer.full.decode(out.tokens[out.weights == 1].tolist(), skip_special_tokens=False)
 
 
-@pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "qwen3", "qwen3-cookbook"])
+@pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "qwen3", "qwen3-cookbook", "qwen3-instruct-2507", "qwen3.5", "qwen3.6", "qwen3.8", "cookbook:qwen3_5", "cookbook:qwen3_8_xhigh_reasoning"])
 def test_tool_definitions_calls_and_results_reach_the_text(template):
     calls = 1 if template.startswith("llama3") else 2
     record = tool_record(calls)
@@ -69,7 +69,7 @@ def test_string_and_object_arguments_render_the_same():
     as_string = tool_record(1)
     as_object = json.loads(json.dumps(as_string))
     as_object["messages"][2]["tool_calls"][0]["function"]["arguments"] = {"city": "Paris"}
-    for template in ("llama3", "qwen2.5", "qwen3", "qwen3-cookbook"):
+    for template in ("llama3", "qwen2.5", "qwen3", "qwen3-cookbook", "qwen3.5", "qwen3.8", "cookbook:qwen3_5"):
         a, b = renderer(template).render(as_string), renderer(template).render(as_object)
         assert a.tokens.tolist() == b.tokens.tolist() and a.weights.tolist() == b.weights.tolist()
 
@@ -85,7 +85,17 @@ def test_text_beside_tool_calls_that_llama_does_not_write_is_content_dropped():
     with pytest.raises(RenderError) as info:
         renderer("llama3").render(record)
     assert info.value.reason == "content_dropped"
-    for template in ("qwen2.5", "qwen3", "qwen3-cookbook"):
+    for template in ("qwen2.5", "qwen3", "qwen3-cookbook", "qwen3-instruct-2507", "qwen3.5", "qwen3.6", "qwen3.8",
+                     "cookbook:qwen3_5", "cookbook:qwen3_8_xhigh_reasoning"):
+        assert "Let me check." in trained_text(template, record)
+
+
+def test_text_after_inline_reasoning_beside_tool_calls_is_not_content_dropped():
+    """Qwen3 and 3.5 take <think>...</think> in content as reasoning and rewrite it (dropped from
+    history): the text after it is what must reach the text."""
+    record = tool_record(1, content_beside_calls="<think>\nLook it up.\n</think>\n\nLet me check.")
+    for template in ("qwen3", "qwen3.5"):
+        assert "Look it up." not in renderer(template).render_text(record)  # history: the reasoning goes
         assert "Let me check." in trained_text(template, record)
 
 
@@ -95,7 +105,7 @@ REASONING = {"messages": [
 ]}
 
 
-@pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "llama3-cookbook"])
+@pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "llama3-cookbook", "qwen3-instruct-2507"])
 def test_reasoning_a_template_never_writes_is_rejected_unless_dropped_on_purpose(template, tmp_path):
     with pytest.raises(RenderError) as info:
         renderer(template).render(REASONING)
@@ -112,6 +122,10 @@ def test_reasoning_a_template_never_writes_is_rejected_unless_dropped_on_purpose
 @pytest.mark.parametrize("template,block", [
     ("qwen3", "<think>\n17 * 3 = 51.\n</think>\n\n51.<|im_end|>"),
     ("qwen3-cookbook", "<think>\n17 * 3 = 51.\n</think>\n\n51.<|im_end|>"),
+    ("qwen3.5", "17 * 3 = 51.\n</think>\n\n51.<|im_end|>"),  # after the generation prompt's <think>\n
+    ("qwen3.8", "17 * 3 = 51.\n</think>\n\n51.<|im_end|>"),
+    ("cookbook:qwen3_5", "<think>\n17 * 3 = 51.\n</think>\n\n51.<|im_end|>"),  # tinker-cookbook trains it all
+    ("cookbook:qwen3_8_xhigh_reasoning", "<think>\n17 * 3 = 51.\n</think>\n\n51.<|im_end|>"),
 ])
 def test_reasoning_is_trained_where_the_template_writes_it(template, block):
     assert trained_text(template, REASONING) == block
@@ -121,7 +135,7 @@ def test_history_reasoning_the_template_rewrites_away_is_counted(tmp_path):
     record = {"messages": [
         {"role": "user", "content": "a?"}, {"role": "assistant", "reasoning_content": "think a", "content": "A"},
         {"role": "user", "content": "b?"}, {"role": "assistant", "reasoning_content": "think b", "content": "B"}]}
-    for template in ("qwen3", "qwen3-cookbook"):
+    for template in ("qwen3", "qwen3-cookbook", "qwen3.5", "qwen3.6", "cookbook:qwen3_5"):
         out = renderer(template).render(record)
         assert out.reasoning_dropped == 1
         text = renderer(template).render_text(record)
@@ -133,14 +147,31 @@ def test_history_reasoning_the_template_rewrites_away_is_counted(tmp_path):
     assert "left out the reasoning of 1 earlier assistant turns" in datakit.stats.format_stats(result.stats)
 
 
-def _render_prompt(template_name: str, messages: list, tools) -> str:
-    r = renderer(template_name)
-    chat = r.template
-    text = chat.compiled.render(messages=r.escaper.escape_messages(messages), tools=tools,
-                                add_generation_prompt=True, bos_token=chat.bos_token or "", **dict(chat.variables))
-    for marker in MARKERS[:3]:
-        text = text.replace(marker, "")
-    return text
+def generation_prompt(r, messages: list, tools, kwargs: dict) -> str:
+    """The text of `messages` with the generation prompt, rendered as apply_chat_template
+    (add_generation_prompt=True, **kwargs) renders it."""
+    text = r.template.render(r.escaper.escape_messages(messages), tools, kwargs, add_generation_prompt=True)
+    return r.escaper.unescape(text.replace(GENERATION_START, "").replace(GENERATION_END, ""))
+
+
+def spans_and_increments(r, record, end: str) -> tuple[list[str], list[str]]:
+    """The text each assistant message's {% generation %} span marks, and the incremental
+    definition of it: what rendering messages[:i+1] adds after the generation prompt of
+    messages[:i] (the same kwargs), through the end-of-turn token."""
+    conversation = r.conversation(record)
+    marked = r._render_marked(conversation)[0]
+    spans = [r.escaper.unescape(part.split(GENERATION_END)[0]) for part in marked.split(GENERATION_START)[1:]]
+    messages, kwargs = conversation.messages, r.kwargs(conversation)
+    increments = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = generation_prompt(r, messages[:i], conversation.tools, kwargs)
+        full = r.render_text({**record, "messages": messages[: i + 1]})
+        assert full.startswith(prompt), f"message {i}: the generation prompt is not a prefix"
+        generated = full[len(prompt):]
+        increments.append(generated[: generated.index(end) + len(end)])
+    return spans, increments
 
 
 @pytest.mark.parametrize("template,end", [("llama3", "<|eot_id|>"), ("qwen2.5", "<|im_end|>")])
@@ -154,20 +185,8 @@ def test_weights_equal_the_incremental_definition_on_prefix_stable_templates(tem
     if template == "qwen2.5":
         records.append(tool_record(3, "Checking."))
     for record in records:
-        conversation = r.conversation(record)
-        marked = r._render_marked(conversation)[0]
-        spans = [part.split(GENERATION_END)[0] for part in marked.split(GENERATION_START)[1:]]
-        messages = conversation.messages
-        increments = []
-        for i, message in enumerate(messages):
-            if message["role"] != "assistant":
-                continue
-            prompt = _render_prompt(template, messages[:i], conversation.tools)
-            full = r.render_text({**record, "messages": messages[: i + 1]})
-            assert full.startswith(prompt)
-            generated = full[len(prompt):]
-            increments.append(generated[: generated.index(end) + len(end)])
-        assert [r.escaper.unescape(s) for s in spans] == increments
+        spans, increments = spans_and_increments(r, record, end)
+        assert spans == increments
 
 
 def test_openai_sharegpt_and_parquet_forms_give_identical_rows(tmp_path):
@@ -232,3 +251,10 @@ def test_cookbook_modes_have_tinker_cookbooks_names_and_keep_their_old_ones():
     for old, new in (("llama3-cookbook", "cookbook:llama3"), ("qwen3-cookbook", "cookbook:qwen3")):
         assert renderer(old).template.name == renderer(new).template.name == new
         assert renderer(old).template.source == renderer(new).template.source
+
+
+def test_a_tool_call_turn_is_untrained_when_its_weight_says_so():
+    record = tool_record(1)
+    record["messages"][2]["weight"] = 0
+    text = trained_text("qwen2.5", record)
+    assert "get_weather" not in text and "18 degrees" in text

@@ -428,3 +428,21 @@ def test_shared_data_no_duplicate_straddles(tmp_path, data_files):
     sides = read_sides(out)
     assert not set(sides["train"]) & set(sides["test"])
     assert len(sides["train"]) + len(sides["test"]) == s.rows
+
+
+def test_split_reads_json_arrays_and_parquet_and_writes_their_records_as_jsonl(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [conv(f"q{i}", f"a{i}") for i in range(30)]
+    array = tmp_path / "a.json"
+    array.write_text(json.dumps(records, indent=2))
+    parquet = tmp_path / "b.parquet"
+    pq.write_table(pa.Table.from_pylist([conv(f"p{i}") for i in range(30)]), parquet)
+    out = tmp_path / "out"
+    plan = plan_split([array, parquet], test_ratio=0.2, seed=1)
+    write_split([array, parquet], out, plan)
+    written = [json.loads(line) for side in ("train", "test") for line in (out / f"{side}.jsonl").read_text().splitlines()]
+    assert len(written) == 60 and plan.summary.test_rows == 12
+    assert sorted(json.dumps(r, sort_keys=True) for r in written) == sorted(
+        json.dumps(r, sort_keys=True) for r in records + [conv(f"p{i}") for i in range(30)])

@@ -24,7 +24,7 @@ from ..write import OutputWriter, prepare_output_dir
 from .derive import carry_rejects, derived_manifest, source_stats
 
 IGNORE_INDEX = -100
-PROVENANCE = ("source", "line", "num_tokens", "num_trainable", "original_length", "truncated")
+PROVENANCE = ("source", "line", "num_tokens", "num_trainable", "original_length", "truncated", "turn")
 HF_SCHEMA = pa.schema(
     [pa.field("input_ids", pa.list_(pa.int32()), nullable=False),
      pa.field("labels", pa.list_(pa.int32()), nullable=False),

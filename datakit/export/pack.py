@@ -30,7 +30,7 @@ from .derive import carry_rejects, derived_manifest, source_stats
 
 STRATEGY = "best-fit-decreasing"
 DATUM_COLUMNS = ("input_tokens", "target_tokens", "weights")
-ROW_COLUMNS = ("source", "line", "num_tokens", "num_trainable", "original_length", "truncated")
+ROW_COLUMNS = ("source", "line", "num_tokens", "num_trainable", "original_length", "truncated", "turn")
 PACKED_SCHEMA = pa.schema(
     [SCHEMA.field(name) for name in DATUM_COLUMNS]
     + [pa.field("position_ids", pa.list_(pa.int32()), nullable=False),

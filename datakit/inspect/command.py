@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..clitypes import JSON_OBJECT
+from ..clitypes import JSON_OBJECT, template_for_model
 from ..read import Form, RecordParser
 from ..render import DEFAULT_DATE_STRING, TemplateError, TrainOn
 from ..tokenizer import TokenizerBundle, TokenizerError
@@ -71,7 +71,8 @@ def _from_jsonl(target: Path, split: str | None, picks: dict, tokenizer: str | N
             raise click.UsageError(f"{name}: only for an output directory")
     if picks["truncated"]:
         raise click.UsageError("--truncated: only for an output directory (JSONL is shown without truncation)")
-    renderer = make_renderer(jsonl_only["--template"] or "llama3", tokenizer,
+    template, tokenizer = template_for_model(jsonl_only["--model"], jsonl_only["--template"], tokenizer)
+    renderer = make_renderer(template or "llama3", tokenizer,
                              parse_special_tokens=bool(jsonl_only["--parse-special-tokens"]),
                              train_on=jsonl_only["--train-on"] or TrainOn.ALL_ASSISTANT,
                              date_string=jsonl_only["--date-string"] or DEFAULT_DATE_STRING,
@@ -135,6 +136,7 @@ def _print(selection: Selection, colored: bool, tokens_table: bool, boundaries: 
 @click.option("--color/--no-color", default=None,
               help="Force colour on or off [default: on for a terminal, off if NO_COLOR is set].")
 @click.option("-t", "--template", help="JSONL only: chat format, as for render.  [default: llama3]")
+@click.option("--model", metavar="ORG/NAME", help="JSONL only: as for render.")
 @click.option("--tokenizer", help="Tokenizer to decode with [default: the manifest's / the template's].")
 @click.option("--train-on", type=click.Choice([m.value for m in TrainOn]),
               help="JSONL only: as for render.  [default: all_assistant]")
@@ -148,7 +150,8 @@ def _print(selection: Selection, colored: bool, tokens_table: bool, boundaries: 
 @click.option("--chat-template-kwargs", type=JSON_OBJECT, help="JSONL only: as for render.")
 def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], lines: tuple[int, ...],
                     source: str | None, truncated: bool, limit: int, tokens_table: bool, boundaries: bool,
-                    html_file: Path | None, color: bool | None, template: str | None, tokenizer: str | None,
+                    html_file: Path | None, color: bool | None, template: str | None, model: str | None,
+                    tokenizer: str | None,
                     train_on: str | None, parse_special_tokens: bool | None, date_string: str | None,
                     input_format: str | None, messages_key: str | None, drop_reasoning: bool | None,
                     chat_template_kwargs: dict | None) -> None:
@@ -169,7 +172,7 @@ def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], line
     if tokens_table and html_file is not None:
         raise click.UsageError("--tokens and --html do not combine (the page shows each token on hover)")
     picks = {"rows": rows or None, "line": lines or None, "truncated": truncated, "limit": limit, "source": source}
-    jsonl_only = {"--template": template, "--train-on": train_on,
+    jsonl_only = {"--template": template, "--model": model, "--train-on": train_on,
                   "--parse-special-tokens": parse_special_tokens, "--date-string": date_string,
                   "--format": input_format, "--messages-key": messages_key, "--drop-reasoning": drop_reasoning,
                   "--chat-template-kwargs": chat_template_kwargs}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..convert import StopRun, convert
+from ..convert import Examples, StopRun, convert
 from ..datum import SCHEMA, rows_to_table
 from ..outcome import Reject, Row, Side
 from ..pipeline import BatchWorker, PipelineError, RenderOptions
@@ -42,7 +42,8 @@ class RowRenderer:
         records = [Record(index[self._source_of(value)], self._line_of(value), None, value) for value in values]
         worker = self.worker
         try:
-            outcomes = convert(records, [Side.TRAIN] * len(records), worker.parser, worker.renderer, worker.limits)
+            outcomes = convert(records, [Side.TRAIN] * len(records), worker.parser, worker.renderer, worker.limits,
+                               Examples(worker.options.examples))
         except StopRun as exc:
             raise PipelineError(f"{names[exc.record.source]}:{exc.record.line}: {exc} (--truncation error)") from None
         return _rendered_table(outcomes, names)
@@ -63,15 +64,14 @@ def _rendered_table(outcomes: list, names: list[str]) -> pa.Table:
     datums = datums.append_column(REJECT_FIELDS[0], pa.nulls(len(rows), pa.string())) \
         .append_column(REJECT_FIELDS[1], pa.nulls(len(rows), pa.string()))
     n = len(rejects)
-    zeros = pa.array(np.zeros(n, np.int32))
-    original = [r.truncation.original_length if r.truncation else 0 for r in rejects]
-    reject_table = pa.Table.from_arrays([
-        pa.array([[]] * n, pa.list_(pa.int32())), pa.array([[]] * n, pa.list_(pa.int32())),
-        pa.array([[]] * n, pa.list_(pa.float32())), pa.array([names[r.source] for r in rejects], pa.string()),
-        pa.array([r.line for r in rejects], pa.int64()), zeros, zeros, pa.array(original, pa.int32()),
-        pa.array([False] * n, pa.bool_()), pa.array([str(r.reason) for r in rejects], pa.string()),
-        pa.array([r.detail for r in rejects], pa.string()),
-    ], schema=RENDERED_SCHEMA)
+    values = {"source": [names[r.source] for r in rejects], "line": [r.line for r in rejects],
+              "original_length": [r.truncation.original_length if r.truncation else 0 for r in rejects],
+              "turn": [-1 if r.turn is None else r.turn for r in rejects],
+              "reason": [str(r.reason) for r in rejects], "detail": [r.detail for r in rejects]}
+    empty = {pa.types.is_list: [[]] * n, pa.types.is_boolean: [False] * n, pa.types.is_integer: [0] * n}
+    reject_table = pa.Table.from_arrays(
+        [pa.array(values[f.name] if f.name in values else next(v for test, v in empty.items() if test(f.type)),
+                  f.type) for f in RENDERED_SCHEMA], schema=RENDERED_SCHEMA)
     order = np.argsort([i for i, o in enumerate(outcomes) if isinstance(o, Row)]
                        + [i for i, o in enumerate(outcomes) if isinstance(o, Reject)], kind="stable")
     return pa.concat_tables([datums.cast(RENDERED_SCHEMA), reject_table]).take(pa.array(order))

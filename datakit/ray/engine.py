@@ -88,7 +88,7 @@ class BatchRenderer:
         if records:
             sides = [self.side_of(record) for record in records]
             result = self.worker.process(records, sides)
-            rows = None if result.error else _row_records(records, ordinals, sides, result)
+            rows = None if result.error else _row_records(records, ordinals, result)
             for side, table in result.tables.items():
                 rows[side]["piece"] = write_piece(self.staging, str(side), table)
                 rows[side]["tokens"] = table.column("num_tokens").to_numpy().astype(np.int64) - 1
@@ -97,23 +97,13 @@ class BatchRenderer:
                                               pa.large_binary())], schema=RESULT_SCHEMA)
 
 
-def _row_records(records: list[Record], ordinals: list[int], sides: list[Side | None],
-                 result: BatchResult) -> dict[Side, dict[str, np.ndarray]]:
-    """Per split, the input and ordinal of each of its rows: every record not rejected is a row
-    on the side it was given (`convert`), in record order."""
-    rejected = {(reject.source, reject.line) for reject in result.rejects}
-    rows: dict[Side, tuple[list[int], list[int]]] = {}
-    for record, ordinal, side in zip(records, ordinals, sides):
-        if (record.source, record.line) not in rejected:
-            sources, numbers = rows.setdefault(side, ([], []))
-            sources.append(record.source)
-            numbers.append(ordinal)
-    out = {side: {"sources": np.asarray(s, np.int64), "ordinals": np.asarray(n, np.int64)}
-           for side, (s, n) in rows.items()}
-    counted = {side: len(row["sources"]) for side, row in out.items()}
-    if counted != {side: table.num_rows for side, table in result.tables.items()}:
-        raise AssertionError(f"rows per split {counted} are not the tables' {result.tables}")
-    return out
+def _row_records(records: list[Record], ordinals: list[int], result: BatchResult) -> dict[Side, dict[str, np.ndarray]]:
+    """Per split, the input and ordinal of the record each of its rows came from (with
+    `--examples per_turn` several rows share one)."""
+    ordinal_of = {(record.source, record.line): ordinal for record, ordinal in zip(records, ordinals)}
+    return {side: {"sources": np.fromiter((source for source, _ in keys), np.int64, len(keys)),
+                   "ordinals": np.fromiter((ordinal_of[key] for key in keys), np.int64, len(keys))}
+            for side, keys in result.row_keys.items()}
 
 
 class Regroup:

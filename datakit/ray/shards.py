@@ -34,10 +34,20 @@ def _pad(n: int) -> int:
 
 
 def _body_bytes(rows: int, tokens: int, source_bytes: int) -> int:
-    """The body of a record batch of SCHEMA: each buffer padded to 8 bytes, no validity buffers."""
-    offsets = _pad(4 * (rows + 1))
-    lists = 3 * (offsets + _pad(4 * tokens))  # input_tokens, target_tokens, weights
-    return lists + offsets + _pad(source_bytes) + 8 * rows + 3 * _pad(4 * rows) + _pad((rows + 7) // 8)
+    """The body of a record batch of SCHEMA: each buffer padded to 8 bytes, no validity buffers;
+    every list column holds `tokens` values a batch, the string column `source_bytes` bytes."""
+    total = 0
+    for column in SCHEMA:
+        kind = column.type
+        if pa.types.is_list(kind):
+            total += _pad(4 * (rows + 1)) + _pad(kind.value_type.bit_width // 8 * tokens)
+        elif pa.types.is_string(kind):
+            total += _pad(4 * (rows + 1)) + _pad(source_bytes)
+        elif pa.types.is_boolean(kind):
+            total += _pad((rows + 7) // 8)
+        else:
+            total += _pad(kind.bit_width // 8 * rows)
+    return total
 
 
 def _stream_sizes() -> tuple[int, int]:

@@ -95,7 +95,10 @@ def _content(where: str, message: dict[str, Any]) -> str:
                 named = f"type {str(kind)[:40]!r}" if isinstance(part, dict) else f"a {type(part).__name__}"
                 raise Invalid(Reason.UNSUPPORTED_CONTENT_PART,
                               f"{where} content part {j} is {named}; only text parts can be rendered")
-            texts.append(_text(where, f"content part {j} text", part.get("text")))
+            if not isinstance(part.get("text"), str):
+                raise Invalid(Reason.BAD_CONTENT_TYPE, f"{where} content part {j} is a text part without a 'text' "
+                              "string (OpenAI parts are {\"type\": \"text\", \"text\": ...})")
+            texts.append(_text(where, f"content part {j} text", part["text"]))
         return "".join(texts)
     if content is None:
         raise Invalid(Reason.BAD_CONTENT_TYPE, f"{where} content is null (only beside tool_calls)")

@@ -18,6 +18,8 @@ from .forms import Form, to_messages
 from .normalize import normalize_messages, normalize_tools
 from .sources import Record
 
+_MEDIA = ("images", "videos", "audios")
+
 # Roles any built-in template takes; what `split` accepts when it knows no template.
 ALL_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython"})
 
@@ -53,6 +55,10 @@ class RecordParser:
         """A decoded record (a dict) as a conversation; raises `Invalid`."""
         if not isinstance(value, dict):
             raise Invalid(Reason.NOT_AN_OBJECT, f"the record is a JSON {_json_kind(value)}, not an object")
+        media = [key for key in _MEDIA if value.get(key)]
+        if media:  # LLaMA-Factory / ShareGPT multimodal records: their <image> tags would be trained as text
+            raise Invalid(Reason.UNSUPPORTED_CONTENT_PART, f"the record has {media[0]} (a multimodal record); "
+                          "datakit renders text only")
         messages = normalize_messages(to_messages(value, Form(self.form), self.messages_key), self.roles)
         kwargs = value.get("chat_template_kwargs")
         if kwargs is not None and not isinstance(kwargs, dict):

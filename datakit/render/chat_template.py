@@ -114,6 +114,7 @@ class ChatTemplate:
     roles: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
     variables: tuple[tuple[str, Any], ...] = ()
     renders_reasoning: bool | None = None  # None: decided from the source
+    thinks_by_default: bool = True  # without enable_thinking, the generation prompt opens <think>
 
     @cached_property
     def compiled(self) -> jinja2.Template:
@@ -130,6 +131,20 @@ class ChatTemplate:
     def takes_thinking_switch(self) -> bool:
         """Whether `enable_thinking` (a chat-template kwarg) changes what the template writes."""
         return "enable_thinking" in self.source
+
+    @property
+    def reads_inline_reasoning(self) -> bool:
+        """Whether the template takes `<think>...</think>` in an assistant's content as its
+        reasoning (Qwen3, Qwen3.5 and 3.6 do; Qwen3.8 writes it as content)."""
+        return "'</think>' in " in self.source
+
+    def thinking_disabled(self, kwargs: dict[str, Any]) -> bool:
+        """Whether the generation prompt these kwargs give closes the think block: the model
+        is asked not to reason (`enable_thinking` false, or not true where that is the default)."""
+        if not self.takes_thinking_switch:
+            return False
+        value = kwargs.get("enable_thinking")
+        return value is False if self.thinks_by_default else value is not True
 
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
                kwargs: dict[str, Any] | None = None, add_generation_prompt: bool = False) -> str:

@@ -12,6 +12,7 @@ tokenizers that are not byte-level.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from enum import StrEnum
 from typing import Any, Sequence
@@ -19,7 +20,7 @@ from typing import Any, Sequence
 from ..outcome import Invalid, Reason
 from ..read import Conversation, RecordParser
 from ..tokenizer import TokenizerBundle, load_tokenizer
-from .catalog import DEFAULT_DATE_STRING, load_template
+from .catalog import DEFAULT_DATE_STRING, load_template, tokenizer_name
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, ChatTemplate, TemplateError
 from .escape import Escaper, alternation
 from .layout import ByteLayout, Rendered, byte_layout, weigh_by_bytes
@@ -76,9 +77,7 @@ class Renderer:
         conversation = self.conversation(conversation)
         text = self.template.render(self.escaper.escape_messages(self._messages(conversation)),
                                     self.escaper.escape(conversation.tools), self.kwargs(conversation))
-        for marker in MARKERS[:3]:
-            text = text.replace(marker, "")
-        return self.escaper.unescape(text)
+        return self.escaper.unescape(_unmarked(text))
 
     def conversation(self, item: Renderable) -> Conversation:
         """`item` parsed and normalized as `datakit render` reads records (raises RenderError)."""
@@ -150,12 +149,16 @@ class Renderer:
                                   f"message {with_reasoning[0]} has reasoning_content, which template "
                                   f"{self.template.name} never writes; pass --drop-reasoning to train without it")
         kwargs = self.kwargs(conversation)
-        if kwargs.get("enable_thinking") is False and self.template.takes_thinking_switch:
-            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content")]
+        if self.template.thinking_disabled(kwargs):
+            inline = self.template.reads_inline_reasoning
+            with_reasoning = [i for i, m in enumerate(messages) if m.get("reasoning_content") or (
+                inline and m["role"] == "assistant" and "</think>" in m["content"])]
             if with_reasoning:
+                off = (f"enable_thinking is {json.dumps(kwargs['enable_thinking'])}" if "enable_thinking" in kwargs
+                       else f"template {self.template.name} does not think unless enable_thinking is true")
                 raise RenderError(Reason.REASONING_WITH_THINKING_DISABLED,
-                                  f"message {with_reasoning[0]} has reasoning_content, but enable_thinking is "
-                                  "false: the model is asked not to reason")
+                                  f"message {with_reasoning[0]} has reasoning, but {off}: the model is asked "
+                                  "not to reason")
         escaped = self.escaper.escape_messages(messages)
         tools = self.escaper.escape(conversation.tools)
         try:
@@ -179,39 +182,51 @@ class Renderer:
         if missing:
             raise RenderError(Reason.TOOLS_DROPPED, f"template {self.template.name} does not write the tool "
                               f"definitions (no {missing[0]!r} in its text)")
-        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template.name)
+        trained = trainable_turns(messages, self.train_on)
+        return text, span_flags, escaped is not messages, _left_out(escaped, text, self.template.name, trained)
 
     def _span_flags(self, messages: list[dict[str, Any]]) -> list[float] | None:
         """Weight of each assistant turn's generation span, in order (None: all trainable)."""
-        assistant = [m for m in messages if m.get("role") == "assistant"]
-        last_only = self.train_on is TrainOn.LAST_ASSISTANT
-        flags = [1.0 if not last_only or i == len(assistant) - 1 else 0.0 for i in range(len(assistant))]
-        overridden = False
-        for i, message in enumerate(assistant):
-            if "trainable" in message:
-                flags[i] = 1.0 if message["trainable"] else 0.0
-                overridden = True
-        return None if not overridden and not last_only else flags
+        if self.train_on is TrainOn.ALL_ASSISTANT and not any(
+                "trainable" in m for m in messages if m.get("role") == "assistant"):
+            return None
+        return [1.0 if trainable else 0.0 for trainable in trainable_turns(messages, self.train_on).values()]
+
+
+def trainable_turns(messages: list[dict[str, Any]], train_on: TrainOn) -> dict[int, bool]:
+    """Whether each assistant message (by its index) is trained: by `train_on`, unless the
+    message's own `trainable` says otherwise."""
+    assistant = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
+    last_only = train_on is TrainOn.LAST_ASSISTANT
+    return {i: messages[i].get("trainable", not last_only or i == assistant[-1]) for i in assistant}
 
 
 _REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
 
 
-def _left_out(messages: list[dict[str, Any]], text: str, template: str) -> int:
+def _left_out(messages: list[dict[str, Any]], text: str, template: str, trained: dict[int, bool]) -> int:
     """Raise `content_dropped` for an assistant's text beside tool calls that the template did
-    not write; count the assistant turns whose reasoning it did not write (history it rewrites)."""
+    not write; count the trained assistant turns whose reasoning it did not write (history it
+    rewrites). Reasoning is `reasoning_content`, or a `<think>...</think>` block leading the content."""
     dropped = 0
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        content = message["content"].strip()
-        if content and "tool_calls" in message and content not in text:
+        content = message["content"]
+        thought, _, visible = content.rpartition("</think>")
+        if "tool_calls" in message and visible.strip() and visible.strip() not in text:
             raise RenderError(Reason.CONTENT_DROPPED,
                               f"message {i} has text beside its tool calls, which template {template} does not write")
-        reasoning = message.get("reasoning_content", "").strip()
-        if reasoning and reasoning not in text:
+        reasoning = message.get("reasoning_content", thought.rpartition("<think>")[2]).strip()
+        if trained[i] and reasoning and reasoning not in text:
             dropped += 1
     return dropped
+
+
+def _unmarked(text: str) -> str:
+    for marker in MARKERS[:3]:
+        text = text.replace(marker, "")
+    return text
 
 
 def build_renderer(
@@ -226,8 +241,5 @@ def build_renderer(
 ) -> Renderer:
     """A Renderer for a template name or file and a tokenizer (default: the template's)."""
     chat = load_template(template, date_string)
-    name = tokenizer or chat.tokenizer
-    if name is None:
-        raise TemplateError(f"template {template} names no tokenizer; pass --tokenizer")
-    return Renderer(chat, load_tokenizer(name), train_on=train_on, parse_special_tokens=parse_special_tokens,
+    return Renderer(chat, load_tokenizer(tokenizer_name(chat, tokenizer)), train_on=train_on, parse_special_tokens=parse_special_tokens,
                     drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs)

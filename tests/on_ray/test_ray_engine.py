@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from conftest import DATA, data_rows, ray_processes
 from datakit.check import check_output
 from datakit.cli import main
+from datakit.output import Output
 from datakit.pipeline import Engine, PipelineError, RenderOptions, render_files
 from test_crash import CLI, _staged_shards, _wait_for, hf_rows, make_corpus, stray_files
 from test_crash import data_files as output_files
@@ -61,7 +62,8 @@ def both_engines(paths, tmp_path: Path, options: RenderOptions) -> tuple[Path, P
 @pytest.mark.parametrize("options", [
     RenderOptions(**SMALL_BATCHES),
     RenderOptions(template="qwen3", test_ratio=0.3, dedup=True, max_length=256, truncation="turns", **SMALL_BATCHES),
-], ids=["llama3", "qwen3 split dedup turns"])
+    RenderOptions(examples="per_turn", test_ratio=0.2, max_length=512, **SMALL_BATCHES),
+], ids=["llama3", "qwen3 split dedup turns", "per_turn split"])
 def test_ray_output_equals_local_on_every_kind_of_input(ray_runtime, inputs, tmp_path, options):
     local, ray = both_engines(inputs, tmp_path, options)
     assert output_files(ray) == output_files(local)
@@ -70,6 +72,9 @@ def test_ray_output_equals_local_on_every_kind_of_input(ray_runtime, inputs, tmp
     stats = json.loads((ray / "stats.json").read_text())
     assert stats["blank_lines"] > 0 and stats["rejected"] > 0 and len(stats["per_file"]) == len(inputs)
     assert check_output(ray).ok
+    if options.examples == "per_turn":  # several rows of one record: they stay in its batch
+        lines = [(r["source"], r["line"]) for r in Output.open(ray).table("train").select(["source", "line"]).to_pylist()]
+        assert len(set(lines)) < len(lines)
 
 
 def test_ray_gives_the_local_engines_errors(ray_runtime, tmp_path, data_files):
