@@ -18,7 +18,7 @@ from .export.pack import PackError, format_pack_stats, render_packed
 from .inspect import inspect_command
 from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, output_state, read_json
 from .output import OutputReadError
-from .pipeline import PipelineError, RenderOptions, render_files
+from .pipeline import Engine, PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
 from .outcome import Side
 from .read import KNOWN_SUFFIXES, STDIN, Form, ReadError, RecordParser, check_inputs, stdin_spooled
@@ -106,7 +106,14 @@ def main() -> None:
 @click.option("--drop-reasoning", is_flag=True,
               help="Train without reasoning_content. Without it, reasoning on a template that never "
                    "writes any is a reasoning_dropped reject.")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes (with --engine ray: render actors) [default: all cores (of the cluster)].")
+@click.option("--engine", type=click.Choice([m.value for m in Engine]), default=Engine.LOCAL.value, show_default=True,
+              help="local: worker processes on this machine; ray: Ray Data tasks and actors (pip install "
+                   "\"datakit[ray]\"), the same output.")
+@click.option("--ray-address", metavar="ADDR",
+              help="With --engine ray: the cluster to join (auto: the one `ray start` runs here) "
+                   "[default: RAY_ADDRESS, else a new local Ray].")
 @click.option("--shard-mb", type=click.IntRange(min=1), default=256, show_default=True,
               help="Target shard size in MiB.")
 @click.option("--pack", "pack", type=click.IntRange(min=1), metavar="N",
@@ -118,7 +125,7 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
            truncation: str, examples: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
            parse_special_tokens: bool, date_string: str, chat_template_kwargs: dict | None,
-           drop_reasoning: bool, workers: int | None,
+           drop_reasoning: bool, workers: int | None, engine: str, ray_address: str | None,
            shard_mb: int, pack: int | None, overwrite: bool, quiet: bool) -> None:
     """Render chat data INPUTS into Datums: tokens, loss weights, Arrow shards.
 
@@ -141,7 +148,10 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
         drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs, examples=Examples(examples),
+        engine=Engine(engine), ray_address=ray_address,
     )
+    if ray_address is not None and engine != Engine.RAY:
+        raise click.UsageError("--ray-address needs --engine ray")
     out_dir = output or default_output_dir(inputs[0])
     total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)
     show_progress = not quiet and sys.stderr.isatty() and total > (32 << 20)

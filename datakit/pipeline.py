@@ -16,6 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -40,6 +41,13 @@ from .write import OutputWriter, prepare_output_dir
 
 class PipelineError(RuntimeError):
     """The run cannot go on (the `error` truncation policy, an unusable output dir, ...)."""
+
+
+class Engine(StrEnum):
+    """Where the batches are rendered: local worker processes, or a Ray cluster (`datakit.ray`)."""
+
+    LOCAL = "local"
+    RAY = "ray"
 
 
 @dataclass(frozen=True)
@@ -68,13 +76,15 @@ class RenderOptions:
     batch_lines: int = 256
     shard_bytes: int = 256 << 20
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    engine: Engine = Engine.LOCAL
+    ray_address: str | None = None  # --engine ray: the cluster to join (None: the running one, or a new local one)
 
     @property
     def splitting(self) -> bool:
         return self.test_ratio is not None or self.test_size is not None or self.dedup
 
     def output_options(self) -> dict[str, Any]:
-        skip = {"workers", "batch_lines", "shard_bytes"}
+        skip = {"workers", "batch_lines", "shard_bytes", "engine", "ray_address"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -98,6 +108,8 @@ class BatchResult:
     rejects: list[Reject] = field(default_factory=list)
     measurements: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
+    # Per side, the (input, line) of each table row (the Ray engine puts rows back in batches by it).
+    row_keys: dict[Side, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 class BatchWorker:
@@ -138,6 +150,7 @@ class BatchWorker:
             else:
                 result.rejects.append(outcome)
         result.tables = {side: rows_to_table(rows, self.files) for side, rows in by_side.items()}
+        result.row_keys = {side: [(row.source, row.line) for row in rows] for side, rows in by_side.items()}
         return result
 
 
@@ -229,16 +242,30 @@ def render_files(
     out_dir = Path(out_dir)
     options = _with_absolute_paths(options)
     _check_sources(options)
+    engine = Engine(options.engine)
+    if engine is Engine.RAY and STDIN in files:
+        raise PipelineError("--engine ray reads the input files on its workers; stdin (-) needs --engine local")
     with stdin_spooled(paths, options.splitting) as paths:
         prepare_output_dir(out_dir, overwrite)
         side_of = _split_sides(paths, options)
-        executor = _start_workers(options, files)
-        try:
-            description = executor.submit(_call_worker, "describe").result()
-            manifest, summary = _write_output(executor, paths, files, out_dir, options, side_of,
-                                              description, progress, overwrite)
-        finally:
-            executor.shutdown(cancel_futures=True)
+        counts = ReadCounts()
+        if engine is Engine.RAY:
+            from .ray.engine import ray_results
+
+            with ray_results(paths, files, options, side_of, counts) as (results, description):
+                manifest, summary = _write_output(results, counts, paths, files, out_dir, options,
+                                                  description, progress, overwrite)
+        else:
+            executor = _start_workers(options, files)
+            try:
+                description = executor.submit(_call_worker, "describe").result()
+                batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
+                window = 2 * (options.workers or default_workers())
+                manifest, summary = _write_output(lambda writer: _ordered(executor, batches, window), counts,
+                                                  paths, files, out_dir, options,
+                                                  description, progress, overwrite)
+            finally:
+                executor.shutdown(cancel_futures=True)
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
 
 
@@ -252,19 +279,17 @@ def _start_workers(options: RenderOptions, files: list[str]) -> Executor:
                                initializer=_init_process, initargs=(options, files, os.getpid()))
 
 
-def _write_output(executor: Executor, paths: list[Path], files: list[str], out_dir: Path,
-                  options: RenderOptions, side_of: Callable[[Record], Side | None],
+def _write_output(results: Callable[[OutputWriter], Iterable[BatchResult]], counts: ReadCounts,
+                  paths: list[Path], files: list[str], out_dir: Path, options: RenderOptions,
                   description: dict[str, Any], progress: Callable[[int], None] | None,
                   overwrite: bool) -> tuple[dict, dict]:
-    """Stream the records through the workers into a staged output, then commit it."""
+    """Write the batch results (in input order, from `results(writer)`; reading fills `counts`
+    as they come) into a staged output, then commit it."""
     splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
     writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
     stats = StatsCollector(files, splits)
-    counts = ReadCounts()
-    window = 2 * (options.workers or default_workers())
     try:
-        records = read_records(paths, counts, options.max_line_bytes)
-        for result in _ordered(executor, _batches(records, options.batch_lines, side_of), window):
+        for result in results(writer):
             if result.error:
                 raise PipelineError(result.error)
             for side, table in result.tables.items():
