@@ -21,7 +21,7 @@ from .gate import DEFAULT_MAX_REJECT_RATIO, EXIT_YIELD
 from .inspect import inspect_command
 from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, output_state, read_json
 from .output import OutputReadError
-from .pipeline import LowYieldError, PipelineError, RenderOptions, render_files
+from .pipeline import Engine, LowYieldError, PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
 from .outcome import Side
 from .read import KNOWN_SUFFIXES, STDIN, Form, ReadError, RecordParser, check_inputs, stdin_spooled
@@ -138,7 +138,14 @@ def main() -> None:
               "rejected (--dedup's duplicates not counted); 1 writes whatever renders. No row written is "
               "always exit status 3.")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="Worker processes [default and at most: the usable cores (CPU affinity, cgroup quota)].")
+              help="Worker processes [default and at most: the usable cores (CPU affinity, cgroup quota)]; "
+                   "with --engine ray: render actors [default: the cluster's cores].")
+@click.option("--engine", type=click.Choice([m.value for m in Engine]), default=Engine.LOCAL.value, show_default=True,
+              help="local: worker processes on this machine; ray: Ray Data tasks and actors (pip install "
+                   "\"datakit[ray]\"), the same output.")
+@click.option("--ray-address", metavar="ADDR",
+              help="With --engine ray: the cluster to join (auto: the one `ray start` runs here) "
+                   "[default: RAY_ADDRESS, else a new local Ray].")
 @click.option("--shard-mb", type=click.IntRange(min=1), default=256, show_default=True,
               help="Target shard size in MiB.")
 @click.option("--pack", "pack", type=click.IntRange(min=1), metavar="N",
@@ -150,7 +157,8 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
            truncation: str, examples: str, test_ratio: float | None,
            test_size: int | None, seed: int, group_key: str | None, dedup: bool,
            parse_special_tokens: bool, date_string: str, chat_template_kwargs: dict | None,
-           drop_reasoning: bool, max_reject_ratio: float, workers: int | None,
+           drop_reasoning: bool, max_reject_ratio: float, workers: int | None, engine: str,
+           ray_address: str | None,
            shard_mb: int, pack: int | None, overwrite: bool, quiet: bool) -> None:
     """Render chat data INPUTS into Datums: tokens, loss weights, Arrow shards.
 
@@ -173,10 +181,12 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
         shard_bytes=shard_mb << 20, input_format=Form(input_format), messages_key=messages_key,
         drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs, examples=Examples(examples),
-        max_reject_ratio=max_reject_ratio,
+        max_reject_ratio=max_reject_ratio, engine=Engine(engine), ray_address=ray_address,
     )
+    if ray_address is not None and engine != Engine.RAY:
+        raise click.UsageError("--ray-address needs --engine ray")
     usable = usable_cores()
-    if workers is not None and workers > usable and not quiet:
+    if engine == Engine.LOCAL and workers is not None and workers > usable and not quiet:
         click.echo(f"note: --workers {workers} is more than the {usable} usable cores (CPU affinity and cgroup "
                    f"quota); using {usable}", err=True)
     out_dir = output or default_output_dir(inputs[0])

@@ -33,7 +33,9 @@ LEGACY_STAGING = ".datakit-staging"  # where datakit 0.1.0 staged a run, inside 
 TOP_LEVEL = frozenset({MANIFEST, DATASET_DICT, STATS, REJECTS, *SPLITS, LEGACY_STAGING})
 # In a split directory: datakit's files, and the cache files `datasets` writes beside them
 # when a loaded split is mapped (derived from the shards, so replaced with them).
-_SPLIT_FILE = re.compile(r"(data-\d{5}\.(arrow|parquet)|state\.json|dataset_info\.json)(\.tmp)?|cache-[0-9a-f]+\.arrow")
+# piece-HEX.arrow: the rows `--engine ray` workers stage for the shard tasks (datakit/ray/shards.py)
+_SPLIT_FILE = re.compile(r"(data-\d{5}\.(arrow|parquet)|state\.json|dataset_info\.json|piece-[0-9a-f]+\.arrow)(\.tmp)?"
+                         r"|cache-[0-9a-f]+\.arrow")
 MAX_JSON_BYTES = 64 << 20  # a manifest of 400,000 shards is under 64 MiB
 
 

@@ -1,10 +1,11 @@
-"""The render job: JSONL files in, a committed output directory out.
+"""The render job: input records in (`read`), a committed output directory out.
 
 read (main process: numbered raw lines, in batches) -> parse + render + truncate + shift
 (workers, a batch at a time) -> write (main process: shards, rejects, stats, manifest).
 Batches go to the workers in order and come back in order through a bounded window, so the
 output is the same whatever the number of workers and memory does not grow with the input.
-Workers (`workers`) are at most the usable cores; they ignore Ctrl-C, which the main process
+With `--engine ray` the batches go to Ray Data actors instead (`ray.engine`), same output.
+Local workers (`workers`) are at most the usable cores; they ignore Ctrl-C, which the main process
 answers by stopping them at once and leaving the output as it was. A run whose yield fails the
 gate (`gate`: no row, or too many rejects) writes nothing.
 """
@@ -16,11 +17,11 @@ import hashlib
 import multiprocessing
 import platform
 import time
-from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -47,6 +48,13 @@ class PipelineError(RuntimeError):
 
 class LowYieldError(PipelineError):
     """The gate stopped the run (`gate`): no row, or more rejects than --max-reject-ratio; nothing written."""
+
+
+class Engine(StrEnum):
+    """Where the batches are rendered: local worker processes, or a Ray cluster (`datakit.ray`)."""
+
+    LOCAL = "local"
+    RAY = "ray"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ class RenderOptions:
     batch_lines: int = 256
     shard_bytes: int = 256 << 20
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    engine: Engine = Engine.LOCAL
+    ray_address: str | None = None  # --engine ray: the cluster to join (None: the running one, or a new local one)
 
     @property
     def splitting(self) -> bool:
@@ -89,7 +99,7 @@ class RenderOptions:
         return self.splitting or self.dedup
 
     def output_options(self) -> dict[str, Any]:
-        skip = {"workers", "batch_lines", "shard_bytes", "max_reject_ratio"}
+        skip = {"workers", "batch_lines", "shard_bytes", "max_reject_ratio", "engine", "ray_address"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -113,6 +123,8 @@ class BatchResult:
     rejects: list[Reject] = field(default_factory=list)
     measurements: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
+    # Per side, the (input, line) of each table row (the Ray engine puts rows back in batches by it).
+    row_keys: dict[Side, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 class BatchWorker:
@@ -153,6 +165,7 @@ class BatchWorker:
             else:
                 result.rejects.append(outcome)
         result.tables = {side: rows_to_table(rows, self.files) for side, rows in by_side.items()}
+        result.row_keys = {side: [(row.source, row.line) for row in rows] for side, rows in by_side.items()}
         return result
 
 
@@ -195,43 +208,63 @@ def render_files(
     out_dir = Path(out_dir)
     options = _with_absolute_paths(options)
     _check_sources(options)
+    engine = Engine(options.engine)
+    if engine is Engine.RAY and STDIN in files:
+        raise PipelineError("--engine ray reads the input files on its workers; stdin (-) needs --engine local")
     with stdin_spooled(paths, options.planning) as paths:
         prepare_output_dir(out_dir, overwrite)
-        try:
-            executor = workers.start(BatchWorker, (options, files), workers.worker_count(options.workers),
-                                     (TemplateError, TokenizerError))
-        except workers.WorkerError as exc:  # inline: the one worker could not load its template or tokenizer
-            raise PipelineError(str(exc)) from None
-        try:
-            description = executor.submit(workers.call, "describe").result()  # before the input is read
+        counts = ReadCounts()
+        if engine is Engine.RAY:
+            from .ray.engine import ray_results
+
             side_of = _split_sides(paths, options)
-            manifest, summary = _write_output(executor, paths, files, out_dir, options, side_of,
-                                              description, progress, overwrite)
-        except BaseException as exc:
-            workers.stop(executor)  # at once: after an error or Ctrl-C no record is worth finishing
-            if isinstance(exc, workers.WorkerError):
-                raise PipelineError(str(exc)) from None
-            if isinstance(exc, BrokenProcessPool):
-                raise PipelineError("a worker process stopped unexpectedly (its own message, if any, is above; "
-                                    "else it was killed, e.g. out of memory); nothing was written") from None
-            raise
-        executor.shutdown()
+            with ray_results(paths, files, options, side_of, counts) as (results, description):
+                manifest, summary = _write_output(results, counts, paths, files, out_dir, options,
+                                                  description, progress, overwrite)
+        else:
+            manifest, summary = _render_locally(paths, files, out_dir, options, counts, progress, overwrite)
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
 
 
-def _write_output(executor: Executor, paths: list[Path], files: list[str], out_dir: Path,
-                  options: RenderOptions, side_of: Callable[[Record], Side | None],
+def _render_locally(paths: list[Path], files: list[str], out_dir: Path, options: RenderOptions,
+                    counts: ReadCounts, progress: Callable[[int], None] | None,
+                    overwrite: bool) -> tuple[dict, dict]:
+    """Render on worker processes of this machine (`workers`)."""
+    try:
+        executor = workers.start(BatchWorker, (options, files), workers.worker_count(options.workers),
+                                 (TemplateError, TokenizerError))
+    except workers.WorkerError as exc:  # inline: the one worker could not load its template or tokenizer
+        raise PipelineError(str(exc)) from None
+    try:
+        description = executor.submit(workers.call, "describe").result()  # before the input is read
+        side_of = _split_sides(paths, options)
+        batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
+        window = 2 * workers.worker_count(options.workers)
+        result = _write_output(lambda writer: workers.ordered(executor, "process", batches, window), counts,
+                               paths, files, out_dir, options, description, progress, overwrite)
+    except BaseException as exc:
+        workers.stop(executor)  # at once: after an error or Ctrl-C no record is worth finishing
+        if isinstance(exc, workers.WorkerError):
+            raise PipelineError(str(exc)) from None
+        if isinstance(exc, BrokenProcessPool):
+            raise PipelineError("a worker process stopped unexpectedly (its own message, if any, is above; "
+                                "else it was killed, e.g. out of memory); nothing was written") from None
+        raise
+    executor.shutdown()
+    return result
+
+
+def _write_output(results: Callable[[OutputWriter], Iterable[BatchResult]], counts: ReadCounts,
+                  paths: list[Path], files: list[str], out_dir: Path, options: RenderOptions,
                   description: dict[str, Any], progress: Callable[[int], None] | None,
                   overwrite: bool) -> tuple[dict, dict]:
-    """Stream the records through the workers into a staged output, then commit it."""
+    """Write the batch results (in input order, from `results(writer)`; reading fills `counts`
+    as they come) into a staged output, then commit it."""
     splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
     writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
     stats = StatsCollector(files, splits)
-    counts = ReadCounts()
-    window = 2 * workers.worker_count(options.workers)
     try:
-        records = read_records(paths, counts, options.max_line_bytes)
-        for result in workers.ordered(executor, "process", _batches(records, options.batch_lines, side_of), window):
+        for result in results(writer):
             if result.error:
                 raise PipelineError(result.error)
             for side, table in result.tables.items():

@@ -367,13 +367,14 @@ class TreeSampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def run_datakit(corpus: Path, template: str, workers: int | None, out_dir: Path) -> dict[str, Any]:
+def run_datakit(corpus: Path, template: str, workers: int | None, out_dir: Path,
+                extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One `datakit render` subprocess: wall time, render_files time, peak RSS figures."""
     report_file = out_dir.with_name(out_dir.name + ".report.json")
     report_file.unlink(missing_ok=True)
     env = dict(ENV_AT_START, DATAKIT_BENCH_REPORT=str(report_file))
     cmd = [sys.executable, "-c", _WRAPPER, "render", str(corpus), "-o", str(out_dir),
-           "--template", template, "--overwrite", "-q"]
+           "--template", template, "--overwrite", "-q", *extra]
     if workers:
         cmd += ["--workers", str(workers)]
     time_file = out_dir.with_name(out_dir.name + ".time")
@@ -594,14 +595,18 @@ def add_paired(row: dict[str, Any]) -> None:
                                          for b, c in zip(row["b_runs_s"], c_walls)])
 
 
+def _print_head(head: str) -> None:
+    print(head)
+    print("-" * len(head))
+
+
 def print_compare(results: dict[str, Any], args: argparse.Namespace) -> None:
     cores = len(os.sched_getaffinity(0))
     print(f"\ndatakit benchmark: {args.corpus_desc}; {cores} cores, datakit workers="
           f"{args.workers or cores}; median of {args.repeat} run(s); rates in M tok/s (wall clock)")
     head = (f"{'template':<9}{'tokens':>12}{'(a) limit':>10}{'(b) HF':>8}{'(c) e2e':>9}{'(c) r_f':>9}"
             f"{'c/a':>7}{'c/b':>7}{'c/a cpu':>9}{'c/b cpu':>9}{'RSS main':>10}{'RSS wrk':>9}{'RSS tree':>10}")
-    print(head)
-    print("-" * len(head))
+    _print_head(head)
     for name, r in results.items():
         b = f"{r['b_mtok_s']:.3f}" if "b_mtok_s" in r else "-"
         cb = f"{r['c_over_b']:.2f}x" if "c_over_b" in r else "-"
@@ -673,6 +678,73 @@ def print_scaling(results: dict[str, Any], args: argparse.Namespace) -> None:
               f"(target < 1 GiB, within 20%)")
 
 
+# --------------------------------------------------------------------------------------------
+# --engine ray: local vs ray, on a Ray runtime started once (as a cluster would be running)
+# --------------------------------------------------------------------------------------------
+
+
+def read_rate(corpus: Path) -> tuple[float, int]:
+    """Seconds and records of one Ray read task's work (datakit's reader into Arrow blocks), in process."""
+    from datakit.ray.read import read_file_blocks
+
+    started, records = time.perf_counter(), 0
+    for block in read_file_blocks(str(corpus), 0, 64 << 20, 1024):
+        records += block.num_rows
+    return time.perf_counter() - started, records - 1
+
+
+def ray_compare(args: argparse.Namespace, corpus: Path, work: Path) -> dict[str, Any]:
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    cores = len(os.sched_getaffinity(0))
+    subprocess.run([ray_cli, "start", "--head", f"--num-cpus={cores}", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True)
+    results: dict[str, Any] = {}
+    try:
+        for name in args.templates:
+            runs: dict[str, list[dict[str, Any]]] = {"local": [], "ray": []}
+            for rep in range(args.repeat):  # interleaved, as in compare mode
+                runs["local"].append(run_datakit(corpus, name, args.workers, work / f"out-{name}"))
+                runs["ray"].append(run_datakit(corpus, name, args.workers, work / f"out-{name}",
+                                               ("--engine", "ray", "--ray-address", "auto")))
+                print(f"#   {name} run {rep + 1}: local {runs['local'][-1]['wall_s']:.2f}s  "
+                      f"ray {runs['ray'][-1]['wall_s']:.2f}s", file=sys.stderr)
+            tokens = runs["local"][0]["stats"]["tokens_written"]
+            row: dict[str, Any] = {"tokens": tokens, "runs": runs}
+            for engine, engine_runs in runs.items():
+                row[f"{engine}_s"] = median([r["wall_s"] for r in engine_runs])
+                row[f"{engine}_render_files_s"] = median([r["render_files_s"] for r in engine_runs])
+                row[f"{engine}_mtok_s"] = _mtoks(tokens, row[f"{engine}_s"])
+                row[f"{engine}_driver_cpu_s"] = median([r["cpu_main_s"] for r in engine_runs])
+            row["ray_over_local"] = row["ray_mtok_s"] / row["local_mtok_s"]
+            row["ray_mtok_s_per_core"] = row["ray_mtok_s"] / cores
+            row["ray_driver_mtok_per_cpu_s"] = _mtoks(tokens, row["ray_driver_cpu_s"])
+            results[name] = row
+    finally:
+        subprocess.run([ray_cli, "stop"], check=False, capture_output=True)
+    seconds, records = read_rate(corpus)
+    results["read"] = {"seconds": seconds, "records": records, "mib_s": corpus.stat().st_size / 2**20 / seconds,
+                       "records_s": records / seconds}
+    return results
+
+
+def print_ray(results: dict[str, Any], args: argparse.Namespace) -> None:
+    cores = len(os.sched_getaffinity(0))
+    print(f"\ndatakit --engine ray vs local: {args.corpus_desc}; {cores} cores; a Ray runtime started once "
+          f"(`ray start --head`, joined with --ray-address auto); median of {args.repeat}; M tok/s, wall clock")
+    head = (f"{'template':<9}{'tokens':>12}{'local':>8}{'ray':>8}{'ray/local':>10}{'ray/core':>9}"
+            f"{'r_f local':>10}{'r_f ray':>9}{'driver CPU':>11}{'driver tok/CPU-s':>17}")
+    _print_head(head)
+    for name, r in results.items():
+        if name == "read":
+            continue
+        print(f"{name:<9}{r['tokens']:>12,}{r['local_mtok_s']:>8.2f}{r['ray_mtok_s']:>8.2f}{r['ray_over_local']:>9.2f}x"
+              f"{r['ray_mtok_s_per_core']:>9.2f}{r['local_render_files_s']:>9.1f}s{r['ray_render_files_s']:>8.1f}s"
+              f"{r['ray_driver_cpu_s']:>10.1f}s{r['ray_driver_mtok_per_cpu_s']:>16.1f}M")
+    read = results["read"]
+    print(f"one read task (datakit's reader into Arrow blocks, one core): {read['mib_s']:.0f} MiB/s, "
+          f"{read['records_s']:,.0f} records/s")
+
+
 def profile(args: argparse.Namespace, corpus: Path, work: Path) -> None:
     from datakit.pipeline import RenderOptions, render_files
 
@@ -719,6 +791,8 @@ def main() -> None:
                         help="datakit only: 10k vs 200k conversations, time ratio and peak RSS")
     parser.add_argument("--scaling-sizes", type=lambda s: tuple(int(x) for x in s.split(",")),
                         default=(10000, 200000), help="small,big [10000,200000]")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="ray: datakit only, --engine local vs --engine ray on one Ray runtime (needs datakit[ray])")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile an in-process render_files(workers=1) over the first N conversations")
     parser.add_argument("--profile-top", type=int, default=30)
@@ -730,7 +804,9 @@ def main() -> None:
         saved = json.loads(args.show.read_text())
         args.workers, args.repeat = saved.get("workers"), saved.get("repeat", args.repeat)
         args.corpus_desc = saved.get("corpus_desc", saved.get("corpus", "?"))
-        if saved["mode"] == "scaling":
+        if saved["mode"] == "ray":
+            print_ray(saved["ray"], args)
+        elif saved["mode"] == "scaling":
             args.scaling_sizes = tuple(saved.get("scaling_sizes", args.scaling_sizes))
             print_scaling(saved["scaling"], args)
         else:
@@ -760,6 +836,13 @@ def main() -> None:
                 return
             if args.profile:
                 profile(args, corpus, work)
+                return
+            if args.engine == "ray":
+                results = {"mode": "ray", "corpus": str(corpus), "ray": ray_compare(args, corpus, work)}
+                print_ray(results["ray"], args)
+                if args.json:
+                    results.update(cores=len(os.sched_getaffinity(0)), repeat=args.repeat, corpus_desc=args.corpus_desc)
+                    args.json.write_text(json.dumps(results, indent=2))
                 return
             results = {"mode": "compare", "corpus": str(corpus), "compare": compare(args, corpus, work)}
             print_compare(results["compare"], args)

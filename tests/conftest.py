@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -88,3 +90,31 @@ def conversations_output(tmp_path_factory, data_files) -> Path:
     out = tmp_path_factory.mktemp("conversations") / "conversations.datakit"
     render_files([data_files["conversations"]], out, RenderOptions(template="llama3", workers=1))
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One local Ray runtime for the session (2 CPUs, no dashboard, no usage report), and its
+    GCS address for drivers in subprocesses; after the session, no Ray process is left."""
+    ray = pytest.importorskip("ray", reason='--engine ray needs Ray Data: pip install -e ".[test]" brings it')
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+    deadline = time.monotonic() + 60
+    while ray_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ray_processes() == [], "Ray processes outlived the session"
+
+
+def ray_processes() -> list[str]:
+    """The command lines of the Ray processes on this machine (raylet, GCS, workers, actors)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text.startswith("ray::") or "/ray/core/src/ray/" in text or "ray/_private/" in text:
+            found.append(text)
+    return found

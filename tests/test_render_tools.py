@@ -105,18 +105,21 @@ REASONING = {"messages": [
 ]}
 
 
+PLAIN = {"messages": [REASONING["messages"][0], {"role": "assistant", "content": "51."}]}
+
+
 @pytest.mark.parametrize("template", ["llama3", "llama3.2", "qwen2.5", "llama3-cookbook", "qwen3-instruct-2507"])
 def test_reasoning_a_template_never_writes_is_rejected_unless_dropped_on_purpose(template, tmp_path):
     with pytest.raises(RenderError) as info:
         renderer(template).render(REASONING)
     assert info.value.reason == "reasoning_dropped" and "--drop-reasoning" in info.value.detail
     dropped = renderer(template, drop_reasoning=True).render(REASONING)
-    plain = renderer(template).render({"messages": [REASONING["messages"][0], {"role": "assistant", "content": "51."}]})
+    plain = renderer(template).render(PLAIN)
     assert dropped.tokens.tolist() == plain.tokens.tolist()
     source = tmp_path / "r.jsonl"
-    source.write_text(json.dumps(REASONING) + "\n")
-    result = render_files([source], tmp_path / "out", RenderOptions(template=template, workers=1))
-    assert result.stats["rejected_by_reason"] == {"reasoning_dropped": 1}
+    source.write_text(json.dumps(REASONING) + "\n" + json.dumps(PLAIN) + "\n")
+    result = render_files([source], tmp_path / "out", RenderOptions(template=template, workers=1, max_reject_ratio=1))
+    assert result.stats["rejected_by_reason"] == {"reasoning_dropped": 1} and result.stats["rows_written"] == 1
 
 
 @pytest.mark.parametrize("template,block", [
@@ -240,9 +243,10 @@ def test_chat_template_kwargs_reach_the_template_and_a_record_can_override_them(
         thinking_off.render(REASONING)
     assert info.value.reason == "reasoning_with_thinking_disabled"
     source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps({**plain, "chat_template_kwargs": [1]}) + "\n" + json.dumps(REASONING) + "\n")
+    lines = [{**plain, "chat_template_kwargs": [1]}, REASONING, plain]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = render_files([source], tmp_path / "out", RenderOptions(
-        template="qwen3", workers=1, chat_template_kwargs={"enable_thinking": False}))
+        template="qwen3", workers=1, chat_template_kwargs={"enable_thinking": False}, max_reject_ratio=1))
     assert result.stats["rejected_by_reason"] == {"bad_chat_template_kwargs": 1, "reasoning_with_thinking_disabled": 1}
     assert result.manifest["options"]["chat_template_kwargs"] == {"enable_thinking": False}
 

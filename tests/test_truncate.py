@@ -99,7 +99,7 @@ def test_pipeline_policies_count_and_reject(tmp_path, template):
     def run(policy):
         out = tmp_path / policy
         return render_files([source], out, RenderOptions(template=template, max_length=limit,
-                                                          truncation=policy, workers=1)), out
+                                                          truncation=policy, workers=1, max_reject_ratio=1)), out
 
     result, out = run("right")
     stats = result.stats

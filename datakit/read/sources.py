@@ -96,17 +96,24 @@ def read_records(paths: list[Path], counts: ReadCounts,
     """Every record of every input, in order; blank lines are only counted. `counts.bytes`
     follows the bytes read from disk (compressed bytes for gzip), for progress."""
     for source, path in enumerate(paths):
-        lines_before, blank_before, bytes_before = counts.lines, counts.blank, counts.bytes
-        try:
-            with _open(path, counts) as (f, position):
-                for record in _file_records(f, path, source, counts, max_line_bytes):
-                    counts.bytes = bytes_before + position()
-                    yield record
+        yield from read_file_records(path, source, counts, max_line_bytes)
+
+
+def read_file_records(path: Path, source: int, counts: ReadCounts,
+                      max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record]:
+    """The records of one input, the `source`-th, counted into `counts` as `read_records` does
+    (the Ray engine reads each file in a task of its own through this)."""
+    lines_before, blank_before, bytes_before = counts.lines, counts.blank, counts.bytes
+    try:
+        with _open(path, counts) as (f, position):
+            for record in _file_records(f, path, source, counts, max_line_bytes):
                 counts.bytes = bytes_before + position()
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise ReadError(f"{path}: cannot read ({exc})") from None
-        counts.lines_per_file.append(counts.lines - lines_before)
-        counts.blank_per_file.append(counts.blank - blank_before)
+                yield record
+            counts.bytes = bytes_before + position()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ReadError(f"{path}: cannot read ({exc})") from None
+    counts.lines_per_file.append(counts.lines - lines_before)
+    counts.blank_per_file.append(counts.blank - blank_before)
 
 
 @contextmanager
