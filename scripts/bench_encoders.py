@@ -68,16 +68,6 @@ class BatchEncoder:
     threads: str = "?"
     encoding: Any = None  # tiktoken's Encoding, for check_tiktoken
 
-    def warm_up(self, texts: list[str], pools: dict[str, str]) -> None:
-        """One untimed call (thread pools, regex compilation). The first one in this process
-        records in `pools` the threads it started, which the library keeps for later calls."""
-        before = _thread_names()
-        self.lengths(texts)
-        if self.name not in pools:
-            started = sorted(name for tid, name in _thread_names().items() if tid not in before)
-            pools[self.name] = f"{len(started)} threads started by its first call ({', '.join(started) or '-'})"
-        self.threads = pools[self.name]
-
 
 def tiktoken_encoder(bundle: TokenizerBundle, cores: int, specials: Specials) -> BatchEncoder:
     encoding = tiktoken_encoding(bundle)
@@ -117,6 +107,21 @@ def fastokens_encoder(bundle: TokenizerBundle) -> BatchEncoder | None:
     return BatchEncoder("fastokens", lengths)
 
 
+def _warmed_up(make: Callable[[], BatchEncoder | None], sample: list[str], pools: dict[str, str]) -> BatchEncoder | None:
+    """make() and one untimed call (thread pools, regex compilation). The first one in this process
+    records in `pools` the threads it started, which the library keeps for later calls."""
+    before = _thread_names()
+    encoder = make()
+    if encoder is not None:
+        encoder.lengths(sample)
+        time.sleep(0.3)  # a pool may start and name its threads after the call returns
+        if encoder.name not in pools:
+            started = sorted(name for tid, name in _thread_names().items() if tid not in before)
+            pools[encoder.name] = f"{len(started)} threads started by its first call ({', '.join(started) or '-'})"
+        encoder.threads = pools[encoder.name]
+    return encoder
+
+
 def batch_encoders(bundle: TokenizerBundle, cores: int, specials: Specials, sample: list[str],
                    pools: dict[str, str]) -> list[BatchEncoder]:
     """tiktoken (a), tokenizers, fastokens (when installed), each warmed up on `sample`;
@@ -127,14 +132,14 @@ def batch_encoders(bundle: TokenizerBundle, cores: int, specials: Specials, samp
     tiktoken.lengths(sample)
     tiktoken.threads = f"num_threads={cores} (a thread pool per call), allowed_special=" + (
         '"all"' if specials is Specials.ALL else "set(), disallowed_special=()")
-    encoders = [e for e in (tiktoken, tokenizers_encoder(bundle), fastokens_encoder(bundle)) if e is not None]
-    for encoder in encoders[1:]:
-        encoder.warm_up(sample, pools)
+    encoders = [tiktoken, _warmed_up(lambda: tokenizers_encoder(bundle), sample, pools),
+                _warmed_up(lambda: fastokens_encoder(bundle), sample, pools)]
     if os.environ.get("RAYON_NUM_THREADS"):
         encoders[1].threads += f", RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}"
     for encoder in encoders:
-        encoder.name = f"{encoder.name} {version(encoder.name)}"
-    return encoders
+        if encoder is not None:
+            encoder.name = f"{encoder.name} {version(encoder.name)}"
+    return [e for e in encoders if e is not None]
 
 
 def timed(encoder: BatchEncoder, texts: list[str], chunk: int) -> tuple[float, float, np.ndarray]:
