@@ -89,7 +89,7 @@ def compare(args: argparse.Namespace, corpus: Path, work: Path, pools: dict[str,
         print(f"#   {row['count_check']}", file=sys.stderr)
         del texts
         row["tokens"] = int(reference.sum())
-        row["encoders"] = {n: {"threads": e.threads, "tokens": int(counts[n].sum()),
+        row["encoders"] = {n: {"threads": e.threads, "busy_threads": runs[n][0][3], "tokens": int(counts[n].sum()),
                                "runs_s": [r[0] for r in runs[n]], "cpu_runs_s": [r[1] for r in runs[n]]}
                            for n, e in zip(runs, encoders)}
         if b_runs:
@@ -189,7 +189,8 @@ def print_compare(results: dict[str, dict[str, Any]], args: argparse.Namespace) 
 
 
 def print_details(name: str, r: dict[str, Any]) -> None:
-    encoders = "; ".join(f"{n}: {e['s']:.2f}s/{e['cpu_s']:.1f} CPU-s, {e['threads']}" for n, e in r["encoders"].items())
+    encoders = "; ".join(f"{n}: {e['s']:.2f}s/{e['cpu_s']:.1f} CPU-s, {e['threads']}, CPU by thread in run 1: "
+                         f"{e.get('busy_threads') or '-'}" for n, e in r["encoders"].items())
     b = (f"(b) {r['b_s']:.1f}s/{r['b_cpu_s']:.1f} CPU-s for {r['b_conversations']} conv, {r['b_tokens']:,} tok, "
          f"HF check {r['b_check']}; " if "b_s" in r else "")
     print(f"{name}: {encoders}; {b}(c) {r['c_s']:.2f}s wall, {r['c_render_files_s']:.2f}s render_files, "

@@ -47,6 +47,20 @@ def tiktoken_encoding(bundle: TokenizerBundle) -> Any:
                              special_tokens={t["content"]: t["id"] for t in spec["added_tokens"]})
 
 
+def _thread_cpu() -> dict[tuple[str, str], float]:
+    """(thread id, name) -> CPU seconds (user + system) of this process's live threads."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid, name in _thread_names().items():
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[(tid, name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def _thread_names() -> dict[str, str]:
     """Thread id -> name of this process's threads."""
     names = {}
@@ -117,7 +131,7 @@ def _warmed_up(make: Callable[[], BatchEncoder | None], sample: list[str], pools
         time.sleep(0.3)  # a pool may start and name its threads after the call returns
         if encoder.name not in pools:
             started = sorted(name for tid, name in _thread_names().items() if tid not in before)
-            pools[encoder.name] = f"{len(started)} threads started by its first call ({', '.join(started) or '-'})"
+            pools[encoder.name] = f"its first call started {len(started)} thread(s) ({', '.join(started) or '-'})"
         encoder.threads = pools[encoder.name]
     return encoder
 
@@ -142,15 +156,19 @@ def batch_encoders(bundle: TokenizerBundle, cores: int, specials: Specials, samp
     return [e for e in encoders if e is not None]
 
 
-def timed(encoder: BatchEncoder, texts: list[str], chunk: int) -> tuple[float, float, np.ndarray]:
-    """Wall seconds, CPU seconds (all threads) and per-text token counts, `chunk` texts a call
-    (bounds the memory of the id lists)."""
+def timed(encoder: BatchEncoder, texts: list[str], chunk: int) -> tuple[float, float, np.ndarray, str]:
+    """Wall seconds, CPU seconds (all threads), per-text token counts, `chunk` texts a call
+    (bounds the memory of the id lists), and the CPU seconds of each thread that still lives
+    (a pool's threads; tiktoken's per-call threads are gone) and ran for at least 10 ms."""
     parts = []
+    threads = _thread_cpu()
     cpu, started = time.process_time(), time.perf_counter()
     for i in range(0, len(texts), chunk):
         parts.append(encoder.lengths(texts[i:i + chunk]))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return wall, cpu, np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    busy = [(name, t - threads.get((tid, name), 0.0)) for (tid, name), t in _thread_cpu().items()]
+    busy_text = ", ".join(f"{name} {t:.2f}s" for name, t in busy if t >= 0.01)
+    return wall, cpu, np.concatenate(parts) if parts else np.zeros(0, np.int64), busy_text
 
 
 def check_tiktoken(encoder: BatchEncoder, texts: list[str], reference: np.ndarray, chunk: int) -> str:
