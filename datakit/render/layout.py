@@ -28,6 +28,10 @@ class Rendered:
     tokens: np.ndarray  # int32
     weights: np.ndarray  # float32
     reasoning_dropped: int = 0  # assistant turns whose reasoning the template left out
+    # Tokens of the text after the last message's cut (`bounded`), counted but not kept, and how
+    # many of them are trainable: they stand before the last few tokens (the end of turn).
+    tail_tokens: int = 0
+    tail_trainable: int = 0
 
     @property
     def num_trainable(self) -> int:

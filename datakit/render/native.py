@@ -50,6 +50,10 @@ class NativeChat:
     def render(self, messages: list[Message]) -> str:
         raise NotImplementedError
 
+    def content_end(self, content: str) -> int:
+        """Where the template's text of a message's content ends (after its own stripping)."""
+        return len(content)
+
 
 class Llama3(NativeChat):
     """templates/llama3.jinja: Llama 3.1 / 3.3, tools absent."""
@@ -63,6 +67,12 @@ class Llama3(NativeChat):
         date = variables.get("date_string", "26 Jul 2024")
         self.system_head = (bos + self.headers["system"] + "Cutting Knowledge Date: December 2023\n"
                             f"Today Date: {date}\n\n")
+
+    def content_end(self, content: str) -> int:
+        end = len(content)
+        while end and content[end - 1].isspace():  # `| trim`, without copying the content
+            end -= 1
+        return end
 
     def render(self, messages: list[Message]) -> str:
         system = ""

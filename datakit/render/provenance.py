@@ -148,10 +148,18 @@ class OwnedTemplate:
                 "plain text): use the template's own tokenizer")
         self._native: NativeChat | None = native_chat(template, owner.own, self._bos, self._variables)
 
+    def native_for(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                   record_kwargs: dict[str, Any] | None) -> NativeChat | None:
+        """The Python version of the template, if it renders this conversation (`native`)."""
+        if self._native is not None and not tools and not record_kwargs and self._native.applies(messages):
+            return self._native
+        return None
+
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
                record_kwargs: dict[str, Any] | None) -> str:
         """The text with OWN before each piece of markup the template wrote; raises TemplateError."""
-        if self._native is not None and not tools and not record_kwargs and self._native.applies(messages):
-            return self._native.render(messages)
+        native = self.native_for(messages, tools, record_kwargs)
+        if native is not None:
+            return native.render(messages)
         variables = {**self._variables, **record_kwargs} if record_kwargs else self._variables
         return self.template.run(self.compiled, messages, tools, variables, self._bos)
