@@ -81,3 +81,10 @@ def test_rendering_text_with_those_marks_gives_tokenizers_ids(template):
     want = r.tokenizer.full.encode(r.render_text(messages), add_special_tokens=False).ids
     np.testing.assert_array_equal(rendered.tokens, want)
     assert rendered.num_trainable > 0
+
+
+def test_the_quick_set_is_the_regex():
+    from datakit.nfc import _TABLES_DIFFER_SET
+
+    every = (chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert _TABLES_DIFFER_SET == frozenset(char for char in every if TABLES_DIFFER.match(char))
