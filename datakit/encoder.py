@@ -11,6 +11,7 @@ ARM), is encoded by `tokenizers` itself, with the same result.
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import version
 from itertools import chain
 from typing import Callable, NamedTuple
@@ -30,11 +31,25 @@ class WholeTextEncoder:
     """`tokenizer.json`'s ids of whole texts, control-token strings encoded as control tokens."""
 
     def __init__(self, definition: str, tokenizer: Callable[[], Tokenizer], allow_fastokens: bool):
-        self._fast = _fastokens(definition) if allow_fastokens else None
         self._tokenizer = tokenizer  # built only if it is the one that encodes
-        self.name = f"fastokens {version('fastokens')}" if self._fast else f"tokenizers {version('tokenizers')}"
+        self._fast = None
+        self._loading: threading.Thread | None = None
+        if allow_fastokens and _has_fastokens():
+            # Loading takes a second or two and releases the GIL: the worker renders meanwhile.
+            self._loading = threading.Thread(target=self._load, args=(definition,), daemon=True)
+            self._loading.start()
+        self.name = f"fastokens {version('fastokens')}" if self._loading else f"tokenizers {version('tokenizers')}"
+
+    def _load(self, definition: str) -> None:
+        import fastokens
+
+        self._fast = fastokens.Tokenizer.from_json_str(definition)
 
     def encode(self, texts: list[str]) -> FlatIds:
+        if self._loading is not None:
+            self._loading.join()
+            if self._fast is None:
+                raise RuntimeError("fastokens could not load the tokenizer (its error is above)")
         if self._fast is not None:
             ids, bounds = self._fast.encode_batch_flat(texts, add_special_tokens=False)
             # Ids fit in 31 bits, so the uint32 buffer is read as int32 in place.
@@ -45,9 +60,9 @@ class WholeTextEncoder:
         return FlatIds(np.fromiter(chain.from_iterable(rows), np.int32, int(bounds[-1])), bounds)
 
 
-def _fastokens(definition: str):
+def _has_fastokens() -> bool:
     try:
-        import fastokens
+        import fastokens  # noqa: F401
     except ImportError:
-        return None
-    return fastokens.Tokenizer.from_json_str(definition)
+        return False
+    return True
