@@ -41,8 +41,8 @@ def truncate(
 ) -> tuple[Rendered | None, Truncation]:
     """Apply `policy` to one rendered conversation: what to keep (None: dropped) and what was
     done. `render` re-renders shortened messages."""
-    length = len(rendered.tokens)
-    trainable = int(np.count_nonzero(rendered.weights[1:]))
+    length = len(rendered.tokens) + rendered.tail_tokens
+    trainable = int(np.count_nonzero(rendered.weights[1:])) + rendered.tail_trainable
     if max_length is None or length <= max_length:
         return rendered, Truncation(length, trainable)
     policy = Policy(policy)

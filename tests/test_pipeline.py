@@ -52,7 +52,7 @@ def test_manifest_names_the_tokenizer_and_what_encoded(rendered):
     _, _, _, result = rendered
     tokenizer = result.manifest["tokenizer"]
     assert tokenizer["name"] == "qwen2.5" and tokenizer["fingerprint"].startswith("sha256:")
-    assert tokenizer["encoder"].startswith("tiktoken ")
+    assert tokenizer["encoder"].startswith("fastokens ")
 
 
 def test_datasets_loads_a_dataset_dict_with_train_and_test(rendered):
