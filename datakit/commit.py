@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from .layout import OutputState, foreign_entries, output_state
+from .layout import TOP_LEVEL, OutputState, foreign_entries, output_state
 from .terminal import printable
 
 _AT_FDCWD = -100
@@ -79,9 +79,10 @@ def make_staging(out: Path) -> Path:
     return staging
 
 
-def clean_leftovers(out: Path) -> None:
-    """With the lock held: put back the output an interrupted replacement moved aside, drop the rest."""
-    found = [path for path in leftovers(out) if _is_ours(path)]
+def clean_leftovers(out: Path, names: frozenset[str] = TOP_LEVEL) -> None:
+    """With the lock held: put back the output an interrupted replacement moved aside, drop the rest
+    (`names`: what the top level of such a directory may hold)."""
+    found = [path for path in leftovers(out) if _is_ours(path, names)]
     if not os.path.lexists(out):
         backups = [p for p in found if "-old-" in p.name and output_state(p) is OutputState.COMPLETE]
         if backups:
@@ -93,9 +94,9 @@ def clean_leftovers(out: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _is_ours(path: Path) -> bool:
+def _is_ours(path: Path, names: frozenset[str]) -> bool:
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode) and not foreign_entries(path)
+        return stat.S_ISDIR(os.lstat(path).st_mode) and not foreign_entries(path, names)
     except OSError:
         return False
 
