@@ -73,6 +73,26 @@ def leftovers(out: Path) -> list[Path]:
     return sorted(out.parent / name for name in names if pattern.fullmatch(name))
 
 
+def make_parents(out: Path) -> list[Path]:
+    """Make the missing directories above `out`; those made, innermost first."""
+    missing = []
+    parent = out.parent
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = parent.parent
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_made(directories: list[Path]) -> None:
+    """Remove the directories `make_parents` made, if a failed run left them empty."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # not empty (another run uses it) or gone: keep it and what holds it
+
+
 def make_staging(out: Path) -> Path:
     staging = _sibling(out, "staging")
     staging.mkdir()

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from .commit import (OutputBusy, OutputError, OutputLock, clean_leftovers, commit_directory, fsync_dir,
-                     make_staging, resolve_output)
+                     make_parents, make_staging, remove_made, resolve_output)
 from .datum import SCHEMA, empty_batch
 from .layout import (DATASET_DICT, DATASET_INFO, LEGACY_STAGING, MANIFEST, REJECTS, STATE, STATS, OutputState,
                      TOP_LEVEL, foreign_entries, os_reason, output_state, sha256_of)
@@ -52,7 +52,8 @@ def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
     out_dir = Path(out_dir)
     with os_errors(out_dir):
         real = resolve_output(out_dir)
-        real.parent.mkdir(parents=True, exist_ok=True)
+        if not real.parent.is_dir():
+            return  # nothing there to refuse or clean; the writer makes the directories
         with OutputLock(real, out_dir):
             clean_leftovers(real)
             _check_replaceable(out_dir, real, overwrite)
@@ -183,9 +184,13 @@ class StagedOutput:
         self.staging: Path | None = None
         with os_errors(self.out_dir):
             self.path = resolve_output(self.out_dir)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._made = make_parents(self.path)
             self._lock = OutputLock(self.path, self.out_dir)
-            self._lock.acquire()
+            try:
+                self._lock.acquire()
+            except BaseException:
+                remove_made(self._made)
+                raise
             try:
                 clean_leftovers(self.path, self.names)
                 self.check_replaceable()
@@ -205,11 +210,13 @@ class StagedOutput:
         self._lock.release()
 
     def abort(self) -> None:
-        """Give up: remove the staging directory (and, after a swap, the old tree it now holds)."""
+        """Give up: remove the staging directory (and, after a swap, the old tree it now holds)
+        and the directories made for it."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
         self._lock.release()
+        remove_made(self._made)
 
 
 class OutputWriter:
