@@ -390,13 +390,22 @@ def test_the_pair_gets_the_mode_the_umask_gives(tmp_path, umask):
                      "manifest.json": 0o666 & ~umask}
 
 
-def test_a_directory_holding_more_than_a_split_is_never_replaced(tmp_path):
+def ten_rows(tmp_path: Path) -> tuple[Path, SplitPlan]:
+    """A small input and its plan."""
     path = write_lines(tmp_path / "a.jsonl", [dumps(conv(f"q{i}")) for i in range(10)])
-    plan = plan_split([path])
-    mixed = tmp_path / "mixed"
-    mixed.mkdir()
-    (mixed / "notes.txt").write_text("keep me")
-    (mixed / "train.jsonl").write_text("old\n")
+    return path, plan_split([path])
+
+
+def directory_with(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def test_a_directory_holding_more_than_a_split_is_never_replaced(tmp_path):
+    path, plan = ten_rows(tmp_path)
+    mixed = directory_with(tmp_path / "mixed", {"notes.txt": "keep me", "train.jsonl": "old\n"})
     a_dir = tmp_path / "a_dir"
     (a_dir / "test.jsonl").mkdir(parents=True)  # a directory under a split's name
     for out in (mixed, a_dir):
@@ -410,12 +419,8 @@ def test_a_directory_holding_more_than_a_split_is_never_replaced(tmp_path):
 
 def test_a_pair_without_a_manifest_is_replaced_only_with_overwrite(tmp_path):
     """datakit 0.1.0 wrote DIR/train.jsonl and DIR/test.jsonl alone."""
-    path = write_lines(tmp_path / "a.jsonl", [dumps(conv(f"q{i}")) for i in range(10)])
-    plan = plan_split([path])
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "train.jsonl").write_text("old train\n")
-    (out / "test.jsonl").write_text("old test\n")
+    path, plan = ten_rows(tmp_path)
+    out = directory_with(tmp_path / "out", {"train.jsonl": "old train\n", "test.jsonl": "old test\n"})
     with pytest.raises(OutputError, match="--overwrite"):
         write_split([path], out, plan)
     assert (out / "train.jsonl").read_text() == "old train\n"
