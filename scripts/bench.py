@@ -424,16 +424,17 @@ def run_datakit(corpus: Path, template: str, workers: int | None, out_dir: Path,
 
 def load_conversations(path: Path, template: Any) -> list[list[dict[str, Any]]]:
     """The conversations of a JSONL file that datakit accepts for this template."""
-    from datakit.read import InvalidConversation, parse_conversation
+    from datakit.outcome import Invalid
+    from datakit.read import RecordParser
 
-    out = []
+    parser, out = RecordParser(template.roles), []
     with open(path, "rb") as f:
         for raw in f:
             if not raw.strip():
                 continue
             try:
-                out.append(parse_conversation(raw, template.roles)[1])
-            except InvalidConversation:
+                out.append(parser.parse_value(json.loads(raw)).messages)
+            except (Invalid, ValueError):
                 pass
     return out
 
@@ -511,8 +512,7 @@ def _mtoks(tokens: float, seconds: float) -> float:
 
 
 def compare(args: argparse.Namespace, corpus: Path, work: Path) -> dict[str, Any]:
-    from datakit.chat_template import load_template
-    from datakit.render import Renderer
+    from datakit.render import Renderer, load_template
     from datakit.tokenizer import load_bundled
 
     results: dict[str, Any] = {}
