@@ -265,6 +265,12 @@ def check(output: Path) -> None:
 _SPLIT_HELP = """Split chat data files into DIR/train.jsonl and DIR/test.jsonl.
 
 \b
+DIR is the split's own directory: it holds the pair and a manifest.json
+(rows, sizes, SHA-256 of both files) and is replaced as a whole, so after
+a crash it holds the old pair or the new one, never one of each. A
+directory holding anything else, or an input, is refused.
+
+\b
 Records are read as render reads them (.jsonl, .json arrays, .gz, .parquet,
 - for stdin; any record form) and copied unchanged, one per line, in input
 order (files in the order given): JSONL lines byte for byte, array elements
@@ -300,8 +306,8 @@ and written to neither side.
 @click.option("--dedup", is_flag=True, help="Write only the first copy of duplicate rows.")
 @click.option("-o", "--output", "output", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for train.jsonl and test.jsonl.")
-@click.option("--overwrite", is_flag=True, help="Replace existing train.jsonl / test.jsonl.")
+              help="The split's directory (train.jsonl, test.jsonl, manifest.json).")
+@click.option("--overwrite", is_flag=True, help="Replace the pair DIR holds.")
 def split(paths: tuple[Path, ...], input_format: str, messages_key: str, test_ratio: float | None,
           test_size: int | None, seed: int, group_key: str | None, dedup: bool, output: Path,
           overwrite: bool) -> None:
@@ -313,13 +319,15 @@ def split(paths: tuple[Path, ...], input_format: str, messages_key: str, test_ra
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     parser = RecordParser(form=Form(input_format), messages_key=messages_key)
+    try:
+        check_outputs(output, overwrite=overwrite, inputs=paths)  # before the (possibly long) read
+    except OutputError as e:
+        raise click.ClickException(str(e)) from None
     with stdin_spooled(list(paths), needed=True) as paths:
         try:
-            # Fail before the (possibly long) read rather than after it.
-            check_outputs(output, overwrite=overwrite)
             plan = plan_split(paths, test_ratio=test_ratio, test_size=test_size, seed=seed,
                               group_key=group_key, dedup=dedup, parser=parser)
-        except (FileExistsError, ReadError) as e:
+        except ReadError as e:
             raise click.ClickException(str(e)) from None
         except ValueError as e:
             raise click.UsageError(str(e)) from None
@@ -327,7 +335,7 @@ def split(paths: tuple[Path, ...], input_format: str, messages_key: str, test_ra
             raise click.ClickException(f"cannot read input: {e}") from None
         try:
             write_split(paths, output, plan, overwrite=overwrite)
-        except (OSError, ValueError) as e:
+        except (OutputError, OSError, ValueError) as e:
             raise click.ClickException(str(e)) from None
     click.echo(plan.summary.format())
     written = output_paths(output)

@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from .layout import OutputState, foreign_entries, output_state
+from .layout import TOP_LEVEL, OutputState, foreign_entries, output_state
 from .terminal import printable
 
 _AT_FDCWD = -100
@@ -73,15 +73,36 @@ def leftovers(out: Path) -> list[Path]:
     return sorted(out.parent / name for name in names if pattern.fullmatch(name))
 
 
+def make_parents(out: Path) -> list[Path]:
+    """Make the missing directories above `out`; those made, innermost first."""
+    missing = []
+    parent = out.parent
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = parent.parent
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_made(directories: list[Path]) -> None:
+    """Remove the directories `make_parents` made, if a failed run left them empty."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # not empty (another run uses it) or gone: keep it and what holds it
+
+
 def make_staging(out: Path) -> Path:
     staging = _sibling(out, "staging")
     staging.mkdir()
     return staging
 
 
-def clean_leftovers(out: Path) -> None:
-    """With the lock held: put back the output an interrupted replacement moved aside, drop the rest."""
-    found = [path for path in leftovers(out) if _is_ours(path)]
+def clean_leftovers(out: Path, names: frozenset[str] = TOP_LEVEL) -> None:
+    """With the lock held: put back the output an interrupted replacement moved aside, drop the rest
+    (`names`: what the top level of such a directory may hold)."""
+    found = [path for path in leftovers(out) if _is_ours(path, names)]
     if not os.path.lexists(out):
         backups = [p for p in found if "-old-" in p.name and output_state(p) is OutputState.COMPLETE]
         if backups:
@@ -93,9 +114,9 @@ def clean_leftovers(out: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _is_ours(path: Path) -> bool:
+def _is_ours(path: Path, names: frozenset[str]) -> bool:
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode) and not foreign_entries(path)
+        return stat.S_ISDIR(os.lstat(path).st_mode) and not foreign_entries(path, names)
     except OSError:
         return False
 

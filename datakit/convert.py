@@ -71,7 +71,9 @@ def convert(records: Sequence[Record], sides: Sequence[Side | None], parser: Rec
             outcomes[i].append(Reject(record.source, record.line, Reason.NO_TRAINABLE_TOKENS,
                                       "no trainable assistant message"))
         units += [(i, turn, example) for turn, example in turns]
-    rendered = renderer.render_batch([example for _, _, example in units])
+    # Under `right` only the first max_length tokens are kept: a huge last message is not encoded whole.
+    keep = limits.max_length if limits.policy is Policy.RIGHT else None
+    rendered = renderer.render_batch([example for _, _, example in units], keep_tokens=keep)
     for (i, turn, example), result in zip(units, rendered):
         outcomes[i].append(_fit(records[i], sides[i], example, result, renderer, limits, turn))  # type: ignore[arg-type]
     return [outcome for record_outcomes in map(_one_record, outcomes) for outcome in record_outcomes]

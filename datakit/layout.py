@@ -73,13 +73,14 @@ def output_state(out: Path) -> OutputState:
         return OutputState.PARTIAL if any(True for _ in entries) else OutputState.EMPTY
 
 
-def foreign_entries(out: Path) -> list[str]:
-    """What in the directory `out` datakit did not write (it refuses to replace such a directory)."""
+def foreign_entries(out: Path, names: frozenset[str] = TOP_LEVEL) -> list[str]:
+    """What in the directory `out` datakit did not write (it refuses to replace such a directory);
+    `names`: what its top level may hold (a render's by default, `split.write.NAMES` for a split)."""
     found = []
     with os.scandir(out) as scan:
         entries = sorted(scan, key=lambda e: e.name)
     for entry in entries:
-        if entry.name not in TOP_LEVEL:
+        if entry.name not in names:
             found.append(entry.name)
         elif entry.name in SPLITS and entry.is_symlink():
             found.append(f"{entry.name} (a symbolic link)")

@@ -170,10 +170,12 @@ def _block(stats: dict[str, Any], title: str) -> list[str]:
     row("trainable tokens before truncation", f"{stats['trainable_tokens_before']:,}")
     row("trainable tokens written", f"{stats['trainable_tokens_written']:,}")
     row("trainable tokens lost", f"{stats['trainable_tokens_lost']:,} ({stats['trainable_tokens_lost_pct']}%)")
-    lines.append(f"  {'length':<12}{'min':>8}{'mean':>10}{'median':>10}{'p90':>10}{'p99':>10}{'max':>9}")
-    for key, label in (("length_before", "before"), ("length_after", "after")):
-        d = stats[key]
-        lines.append(f"  {label:<12}{d['min']:>8}{d['mean']:>10}{d['median']:>10}{d['p90']:>10}{d['p99']:>10}{d['max']:>9}")
+    columns = ("min", "mean", "median", "p90", "p99", "max")
+    lengths = [("before", stats["length_before"]), ("after", stats["length_after"])]
+    width = max(10, *(len(str(d[c])) + 2 for _, d in lengths for c in columns))  # a huge record widens them
+    lines.append(f"  {'length':<12}" + "".join(f"{c:>{width}}" for c in columns))
+    for label, d in lengths:
+        lines.append(f"  {label:<12}" + "".join(f"{d[c]:>{width}}" for c in columns))
     hist = stats["histogram"]
     edges = hist["edges"]
     labels = [f"{edges[i]}-{edges[i + 1] - 1}" for i in range(len(edges) - 1)] + [f">={edges[-1]}"]

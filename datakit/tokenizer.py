@@ -3,8 +3,8 @@
 A `TokenizerBundle` carries two `tokenizers.Tokenizer` objects built from one JSON definition:
 ``full`` (what Hugging Face uses; control-token strings become control tokens) and ``plain``
 (the same tokenizer with its control tokens removed, so their text encodes as ordinary text).
-Conversations are encoded whole by `encode_whole`, which gives ``full``'s ids (through tiktoken,
-for the bundled tokenizers: see `fast_bpe`); a conversation whose messages hold control-token
+Conversations are encoded whole by `encode_whole`, which gives ``full``'s ids (through fastokens,
+for the bundled tokenizers: see `encoder`); a conversation whose messages hold control-token
 text is encoded in pieces with ``plain`` instead, unless the user opts into Hugging Face's
 behaviour. Both ``Tokenizer`` objects are built on first use.
 """
@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import tokenizers
 from tokenizers import Tokenizer
 
-from .fast_bpe import FastEncoder, fast_encoder
+from .encoder import FlatIds, WholeTextEncoder
 from .nfc import nfc_could_change
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -68,32 +67,27 @@ class TokenizerBundle:
     # renderer place tokens without asking the tokenizer for offsets. None otherwise.
     token_bytes: np.ndarray | None = field(default=None, repr=False)
     normalizes_nfc: bool = False
-    fast: FastEncoder | None = field(default=None, repr=False)  # bundled tokenizers only
+    bundled: bool = False  # shipped in the package: fastokens is checked on these (`encoder`)
 
     @cached_property
     def full(self) -> Tokenizer:
         return Tokenizer.from_str(self.full_json)
 
+    @cached_property
+    def whole(self) -> WholeTextEncoder:
+        return WholeTextEncoder(self.full_json, lambda: self.full, allow_fastokens=self.bundled)
+
     @property
     def encoder_name(self) -> str:
-        return self.fast.version if self.fast is not None else f"tokenizers {tokenizers.__version__}"
+        return self.whole.name
 
-    def encode_whole(self, texts: list[str]) -> list[list[int]]:
+    def encode_whole(self, texts: list[str]) -> FlatIds:
         """Ids of whole texts, control-token strings included: exactly what `full` gives."""
-        if self.fast is None:
-            return [e.ids for e in self.full.encode_batch_fast(texts, add_special_tokens=False)]
-        ids, redo = self.fast.encode_batch(texts)
-        # tiktoken does not normalize: text the normalizer would change goes to `full`.
-        redo = sorted({*redo, *(i for i, text in enumerate(texts) if self.needs_normalizing(text))})
-        if redo:
-            again = self.full.encode_batch_fast([texts[i] for i in redo], add_special_tokens=False)
-            for i, encoding in zip(redo, again):
-                ids[i] = encoding.ids
-        return ids
+        return self.whole.encode(texts)
 
     def needs_normalizing(self, text: str) -> bool:
         """True when this tokenizer's normalizer could change `text`: its tokens then do not
-        spell its bytes, and tiktoken (which does not normalize) cannot encode it."""
+        spell its bytes, so it cannot be weighed by byte position."""
         return self.normalizes_nfc and nfc_could_change(text)
 
     @cached_property
@@ -123,13 +117,9 @@ def bundle_from_json(
     drop: tuple[str, ...] = (),
     bos_token: str | None = None,
     eos_token: str | None = None,
-    asset: bytes | None = None,
-    asset_name: str = "",
+    bundled: bool = False,
 ) -> TokenizerBundle:
-    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`.
-
-    `asset` (the gzip file a bundled tokenizer came from) allows tiktoken's encoder.
-    """
+    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`."""
     spec = _without(json.loads(definition), drop)
     control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
     digest = hashlib.sha256(definition.encode())
@@ -139,7 +129,7 @@ def bundle_from_json(
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
         full_json=_definition_without(definition, spec["added_tokens"]) if drop else definition,
-        fast=fast_encoder(asset, asset_name, spec, byte_level_alphabet()) if asset is not None else None,
+        bundled=bundled,
         control_tokens=control,
         fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,
@@ -210,7 +200,7 @@ def load_bundled(name: str) -> TokenizerBundle:
         raise TokenizerError(f"no bundled tokenizer {name!r}; choose from {sorted(BUNDLED)}") from None
     data = (PACKAGE_DIR / "assets" / bundled.asset).read_bytes()
     return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, bundled.drop, bundled.bos_token,
-                            bundled.eos_token, asset=data, asset_name=bundled.asset)
+                            bundled.eos_token, bundled=True)
 
 
 def load_tokenizer(source: str) -> TokenizerBundle:

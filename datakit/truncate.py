@@ -1,15 +1,21 @@
 """Truncation policies: fit a rendered conversation into `max_length` tokens, visibly.
 
-`right` keeps the first tokens; `turns` drops the oldest whole exchanges after the system
-prompt and re-renders (falling back to `right` when even the last exchange is too long);
-`drop` rejects the row; `error` stops the run. What each policy did is reported in a
-`Truncation` record so the statistics can count it.
+`right` keeps the first tokens; `turns` drops the fewest oldest whole exchanges after the
+system prompt that make the re-rendered conversation fit (falling back to `right` when even
+the last exchange is too long); `drop` rejects the row; `error` stops the run. What each
+policy did is reported in a `Truncation` record so the statistics can count it.
+
+`turns` finds how many exchanges to keep by galloping from the newest (keep 1, 2, 4, ...
+until one does not fit) and bisecting the last step: O(log n) renders of at most twice the
+kept exchanges, not one render per dropped exchange (quadratic in the conversation's length).
+It relies on keeping more exchanges never making the rendering shorter, which holds for every
+template that renders each message once.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,8 +47,8 @@ def truncate(
 ) -> tuple[Rendered | None, Truncation]:
     """Apply `policy` to one rendered conversation: what to keep (None: dropped) and what was
     done. `render` re-renders shortened messages."""
-    length = len(rendered.tokens)
-    trainable = int(np.count_nonzero(rendered.weights[1:]))
+    length = len(rendered.tokens) + rendered.tail_tokens
+    trainable = int(np.count_nonzero(rendered.weights[1:])) + rendered.tail_trainable
     if max_length is None or length <= max_length:
         return rendered, Truncation(length, trainable)
     policy = Policy(policy)
@@ -51,13 +57,7 @@ def truncate(
     if policy is Policy.DROP:
         return None, Truncation(length, trainable, truncated=True)
     if policy is Policy.TURNS:
-        candidate, dropped = rendered, 0
-        for dropped, shorter in _without_oldest_exchanges(messages):
-            candidate = render(shorter)
-            if len(candidate.tokens) <= max_length:
-                return candidate, Truncation(length, trainable, truncated=True, turns_dropped=dropped)
-        # Even the last exchange alone is too long: cut it on the right.
-        return _keep_prefix(candidate, max_length, length, trainable, dropped, fell_back=True)
+        return _drop_oldest_exchanges(rendered, messages, max_length, render, length, trainable)
     return _keep_prefix(rendered, max_length, length, trainable, 0, fell_back=False)
 
 
@@ -70,17 +70,44 @@ def _keep_prefix(rendered: Rendered, max_length: int, length: int, trainable: in
                             fell_back_to_right=fell_back, lost_final_end_of_turn=lost_end)
 
 
-def _without_oldest_exchanges(messages: list[dict[str, Any]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """(exchanges dropped, messages) with 1, 2, ... oldest exchanges removed; the last kept.
+def _drop_oldest_exchanges(rendered: Rendered, messages: list[dict[str, Any]], max_length: int,
+                           render: Callable[[list[dict[str, Any]]], Rendered], length: int,
+                           trainable: int) -> tuple[Rendered, Truncation]:
+    """The rendering with the most recent exchanges that fits, or the last one cut on the right."""
+    head, starts = _exchanges(messages)
+    renders: dict[int, Rendered] = {len(starts): rendered}
 
-    An exchange starts at a user message and runs to the next one; leading system messages
-    always stay.
+    def keeping(kept: int) -> Rendered:  # the newest `kept` exchanges after the system prompt
+        if kept not in renders:
+            renders[kept] = render(messages[:head] + messages[starts[len(starts) - kept]:])
+        return renders[kept]
+
+    def fits(kept: int) -> bool:
+        return len(keeping(kept).tokens) <= max_length
+
+    if len(starts) < 2 or not fits(1):
+        # Even the last exchange alone is too long: cut it on the right.
+        return _keep_prefix(keeping(1) if starts else rendered, max_length, length, trainable,
+                            max(len(starts) - 1, 0), fell_back=True)
+    fitting, too_long = 1, 2  # gallop: fits(fitting), and too_long does not fit (or is everything)
+    while too_long < len(starts) and fits(too_long):
+        fitting, too_long = too_long, min(2 * too_long, len(starts))
+    while too_long - fitting > 1:
+        middle = (fitting + too_long) // 2
+        fitting, too_long = (middle, too_long) if fits(middle) else (fitting, middle)
+    return keeping(fitting), Truncation(length, trainable, truncated=True, turns_dropped=len(starts) - fitting)
+
+
+def _exchanges(messages: list[dict[str, Any]]) -> tuple[int, list[int]]:
+    """How many leading system messages always stay, and where each exchange starts.
+
+    An exchange starts at a user message and runs to the next one; the first starts right
+    after the system messages, whatever its role.
     """
     head = 0
     while head < len(messages) and messages[head].get("role") == "system":
         head += 1
     starts = [i for i in range(head, len(messages)) if messages[i].get("role") == "user"]
-    if not starts or starts[0] != head:
-        starts = [head, *[s for s in starts if s != head]]
-    for dropped in range(1, len(starts)):
-        yield dropped, messages[:head] + messages[starts[dropped]:]
+    if head < len(messages) and (not starts or starts[0] != head):
+        starts = [head, *starts]
+    return head, starts

@@ -22,10 +22,10 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from .commit import (OutputBusy, OutputError, OutputLock, clean_leftovers, commit_directory, fsync_dir,
-                     make_staging, resolve_output)
+                     make_parents, make_staging, remove_made, resolve_output)
 from .datum import SCHEMA, empty_batch
 from .layout import (DATASET_DICT, DATASET_INFO, LEGACY_STAGING, MANIFEST, REJECTS, STATE, STATS, OutputState,
-                     foreign_entries, os_reason, output_state, sha256_of)
+                     TOP_LEVEL, foreign_entries, os_reason, output_state, sha256_of)
 from .terminal import printable
 
 FORMAT = "datakit/1"
@@ -52,7 +52,8 @@ def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
     out_dir = Path(out_dir)
     with os_errors(out_dir):
         real = resolve_output(out_dir)
-        real.parent.mkdir(parents=True, exist_ok=True)
+        if not real.parent.is_dir():
+            return  # nothing there to refuse or clean; the writer makes the directories
         with OutputLock(real, out_dir):
             clean_leftovers(real)
             _check_replaceable(out_dir, real, overwrite)
@@ -77,7 +78,7 @@ def _check_replaceable(out_dir: Path, real: Path, overwrite: bool) -> None:
             "choose another -o"
         )
     if state is OutputState.COMPLETE and not overwrite:
-        raise OutputError(f"{out_dir} already holds a rendered dataset; pass --overwrite to replace it")
+        raise OutputError(f"{out_dir} already holds a datakit output; pass --overwrite to replace it")
     if state is OutputState.PARTIAL and not (real / LEGACY_STAGING).is_dir():
         raise OutputError(
             f"{out_dir} holds files but no complete datakit output (no {MANIFEST}); "
@@ -170,39 +171,52 @@ class StagedOutput:
     """A new output directory being built beside `out_dir`, committed as a whole in one rename.
 
     It holds the output's lock from its creation until `commit` or `abort`; the caller writes
-    into `staging` and must leave `manifest.json` there before committing.
+    into `staging` and must leave `manifest.json` there before committing. A subclass for
+    another kind of output (`split.write.StagedSplit`) says what its top level may hold
+    (`names`) and when an existing directory may be replaced (`check_replaceable`).
     """
+
+    names: frozenset[str] = TOP_LEVEL
 
     def __init__(self, out_dir: Path, overwrite: bool = False):
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
         self.staging: Path | None = None
         with os_errors(self.out_dir):
-            self._real = resolve_output(self.out_dir)
-            self._real.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = OutputLock(self._real, self.out_dir)
-            self._lock.acquire()
+            self.path = resolve_output(self.out_dir)
+            self._made = make_parents(self.path)
+            self._lock = OutputLock(self.path, self.out_dir)
             try:
-                clean_leftovers(self._real)
-                _check_replaceable(self.out_dir, self._real, overwrite)
-                self.staging = make_staging(self._real)
+                self._lock.acquire()
+            except BaseException:
+                remove_made(self._made)
+                raise
+            try:
+                clean_leftovers(self.path, self.names)
+                self.check_replaceable()
+                self.staging = make_staging(self.path)
             except BaseException:
                 self.abort()
                 raise
 
+    def check_replaceable(self) -> None:
+        """Raise unless the directory at `path` may be replaced (run under the lock)."""
+        _check_replaceable(self.out_dir, self.path, self.overwrite)
+
     def commit(self) -> None:
         with os_errors(self.out_dir):
-            commit_directory(self.staging, self._real,
-                             lambda: _check_replaceable(self.out_dir, self._real, self.overwrite))
+            commit_directory(self.staging, self.path, self.check_replaceable)
         self.staging = None
         self._lock.release()
 
     def abort(self) -> None:
-        """Give up: remove the staging directory (and, after a swap, the old tree it now holds)."""
+        """Give up: remove the staging directory (and, after a swap, the old tree it now holds)
+        and the directories made for it."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
         self._lock.release()
+        remove_made(self._made)
 
 
 class OutputWriter:

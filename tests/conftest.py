@@ -47,6 +47,12 @@ def renderer(template: str, tokenizer: str | None = None, **options) -> Renderer
     return Renderer(chat, bundle(tokenizer or chat.tokenizer), **options)
 
 
+def rows_of(encoded) -> list[list[int]]:
+    """`encode_whole`'s flat ids as one list of ids per text."""
+    ids, bounds = encoded
+    return [ids[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def read_jsonl(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:

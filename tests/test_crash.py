@@ -25,9 +25,11 @@ from pathlib import Path
 
 import pytest
 
+import datakit.split.write as split_write
 import datakit.write as write
 from datakit.check import check_output
 from datakit.pipeline import PipelineError, RenderOptions, render_files
+from datakit.split import plan_split
 from datakit.write import OutputError
 
 CLI = [sys.executable, "-c", "from datakit.cli import main; main()"]
@@ -203,10 +205,15 @@ def test_sigkill_while_staging_leaves_no_output_and_the_next_run_cleans_up(tmp_p
 # -- SIGKILL or Ctrl-C at every step of the commit ----------------------------------------------
 
 
-def _arm(step: int, action: str, no_exchange: bool, log: list[str]) -> None:
-    """In a forked child: count the filesystem changes `OutputWriter.commit` makes, and just before
-    the `step`-th one die (SIGKILL) or raise KeyboardInterrupt (Ctrl-C); with `no_exchange`, the
-    kernel is made to lack RENAME_EXCHANGE, so the backup fallback runs."""
+RENDER_COMMIT_CALLS = ("rename", "replace", "unlink", "rmdir")
+
+
+def _arm(step: int, action: str, no_exchange: bool, log: list[str], during: tuple[object, str],
+         calls: tuple[str, ...]) -> None:
+    """In a forked child: count the filesystem changes (the `os` functions `calls`, and the
+    exchange) the function `during` (owner, name) makes, and just before the `step`-th one die
+    (SIGKILL) or raise KeyboardInterrupt (Ctrl-C); with `no_exchange`, the kernel is made to
+    lack RENAME_EXCHANGE, so the backup fallback runs."""
     active = [False]
 
     def at_step(what: str) -> None:
@@ -225,7 +232,7 @@ def _arm(step: int, action: str, no_exchange: bool, log: list[str]) -> None:
             return real(*args, **kwargs)
         return call
 
-    for name in ("rename", "replace", "unlink", "rmdir"):
+    for name in calls:
         setattr(os, name, counted(name))
     try:
         import datakit.commit as commit
@@ -240,20 +247,22 @@ def _arm(step: int, action: str, no_exchange: bool, log: list[str]) -> None:
                 raise OSError(errno.ENOSYS, "Function not implemented")
             return real_exchange(a, b)
         commit.rename_exchange = exchange
-    real_commit = write.OutputWriter.commit
+    owner, attribute = during
+    real_function = getattr(owner, attribute)
 
-    def commit_and_count(self, *args, **kwargs):
+    def counting(*args, **kwargs):
         active[0] = True
         try:
-            return real_commit(self, *args, **kwargs)
+            return real_function(*args, **kwargs)
         finally:
             active[0] = False
-    write.OutputWriter.commit = commit_and_count
+    setattr(owner, attribute, counting)
 
 
-def render_stopped_at(step: int, action: str, no_exchange: bool, corpus: Path, out: Path,
-                      overwrite: bool) -> tuple[str, list[str]]:
-    """Render in a forked child stopped at commit step `step` (0: never); how it ended, and the steps seen."""
+def stopped_at(step: int, action: str, no_exchange: bool, run, during: tuple[object, str],
+               calls: tuple[str, ...] = RENDER_COMMIT_CALLS) -> tuple[str, list[str]]:
+    """`run()` in a forked child stopped at step `step` (0: never) of `during` (see `_arm`); how
+    it ended, and the steps seen."""
     read, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -261,8 +270,8 @@ def render_stopped_at(step: int, action: str, no_exchange: bool, corpus: Path, o
         log: list[str] = []
         try:
             os.close(read)
-            _arm(step, action, no_exchange, log)
-            render_files([corpus], out, COMMIT_OPTIONS, overwrite=overwrite)
+            _arm(step, action, no_exchange, log, during, calls)
+            run()
         except KeyboardInterrupt:
             code = 3
         except BaseException:
@@ -279,8 +288,16 @@ def render_stopped_at(step: int, action: str, no_exchange: bool, corpus: Path, o
         assert os.WTERMSIG(status) == signal.SIGKILL
         return "killed", []
     code = os.WEXITSTATUS(status)
-    assert code in (0, 3), f"the render failed (exit {code})"
+    assert code in (0, 3), f"the run failed (exit {code})"
     return ("interrupted" if code == 3 else "finished"), json.loads(steps)
+
+
+def render_stopped_at(step: int, action: str, no_exchange: bool, corpus: Path, out: Path,
+                      overwrite: bool) -> tuple[str, list[str]]:
+    """A render stopped at step `step` of its commit (`OutputWriter.commit`)."""
+    return stopped_at(step, action, no_exchange,
+                      lambda: render_files([corpus], out, COMMIT_OPTIONS, overwrite=overwrite),
+                      (write.OutputWriter, "commit"))
 
 
 @pytest.fixture(scope="module")
@@ -356,6 +373,81 @@ def test_a_stop_at_every_step_of_the_commit_leaves_the_old_or_the_new_output(tmp
     assert "new" in outcomes and first_new > 0, outcomes
 
 
+# -- SIGKILL or Ctrl-C at every step of a split's write and commit ------------------------------
+
+SPLIT_CALLS = ("mkdir", "fsync", "rename", "replace", "unlink", "rmdir")
+
+
+def _split_to(source: Path, out: Path, overwrite: bool) -> None:
+    split_write.write_split([source], out, plan_split([source], test_size=3), overwrite=overwrite)
+
+
+def _split_outcome(out: Path, old_tree: dict[str, str] | None, new_tree: dict[str, str]) -> str:
+    if not os.path.lexists(out):
+        return "absent"
+    found = tree(out)
+    return "old" if found == old_tree else "new" if found == new_tree else f"neither old nor new: {sorted(found)}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("action", ["kill", "interrupt"])
+@pytest.mark.parametrize("scenario", ["new split", "--overwrite", "--overwrite, no RENAME_EXCHANGE",
+                                      "--overwrite of a pair without a manifest"])
+def test_a_stop_at_every_step_of_a_split_leaves_the_old_or_the_new_pair(tmp_path, scenario, action):
+    """DIR/train.jsonl and DIR/test.jsonl change together: after a stop anywhere in the split's
+    write and commit, DIR holds the old pair (or none) or the new one, never one of each."""
+    overwrite = scenario != "new split"
+    no_exchange = "no RENAME_EXCHANGE" in scenario
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    old_source, source = make_corpus(inputs / "old.jsonl", 12, seed=2), make_corpus(inputs / "new.jsonl", 15, seed=3)
+    old_out, new_out = tmp_path / "old" / "out", tmp_path / "new" / "out"
+    _split_to(old_source, old_out, False)
+    if "without a manifest" in scenario:  # what datakit 0.1.0 wrote
+        (old_out / "manifest.json").unlink()
+    _split_to(source, new_out, False)
+    old_tree = tree(old_out) if overwrite else None
+    new_tree = tree(new_out)
+
+    def fresh_out(name: str) -> Path:
+        out = tmp_path / name / "out"
+        out.parent.mkdir()
+        if overwrite:
+            shutil.copytree(old_out, out)
+        return out
+
+    during = (split_write, "write_split")
+    _, steps = stopped_at(0, action, no_exchange, lambda: _split_to(source, fresh_out("count"), overwrite), during,
+                          SPLIT_CALLS)
+    assert any(step.startswith("exchange" if overwrite and not no_exchange else "rename") for step in steps), steps
+    outcomes = []
+    for step in range(1, len(steps) + 1):
+        out = fresh_out(f"step{step}")
+        ended, _ = stopped_at(step, action, no_exchange, lambda: _split_to(source, out, overwrite), during,
+                              SPLIT_CALLS)
+        assert ended == ("killed" if action == "kill" else "interrupted")
+        outcome = _split_outcome(out, old_tree, new_tree)
+        outcomes.append(outcome)
+        where = f"stopped before step {step} ({steps[step - 1]}) of {steps}"
+        restorable = outcome == "absent" and no_exchange and action == "kill" \
+            and any("-old-" in name for name in beside(out))
+        assert outcome in ({"old", "new"} if overwrite else {"absent", "new"}) or restorable, f"{where}: {outcome}"
+
+        # The next run puts back a pair the killed run moved aside, refuses to replace a pair
+        # without --overwrite, replaces it with it, and leaves nothing beside DIR.
+        if out.exists() or restorable:
+            with pytest.raises(OutputError, match="--overwrite"):
+                _split_to(source, out, False)
+            assert _split_outcome(out, old_tree, new_tree) == ("old" if restorable else outcome), where
+        _split_to(source, out, out.exists())
+        assert tree(out) == new_tree, where
+        assert sorted(os.listdir(out.parent)) == ["out"], where
+    print(f"\n{scenario}, {action}: " + ", ".join(f"{s}: {o}" for s, o in zip(steps, outcomes)))
+    first_new = outcomes.index("new") if "new" in outcomes else len(outcomes)
+    assert set(outcomes[first_new:]) == {"new"}, outcomes  # one commit point
+    assert "new" in outcomes and first_new > 0, outcomes
+
+
 # -- one writer at a time -------------------------------------------------------------------------
 
 # Renders as the CLI does, but waits at the start of the commit until GO exists (after touching
@@ -363,6 +455,7 @@ def test_a_stop_at_every_step_of_the_commit_leaves_the_old_or_the_new_output(tmp
 PAUSED_RENDER = r"""
 import sys, time
 from pathlib import Path
+import datakit.split.write as split_write
 import datakit.write as write
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 real_commit = write.OutputWriter.commit

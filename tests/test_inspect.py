@@ -496,6 +496,69 @@ def test_cli_errors_are_one_clean_line(mixed, tmp_path, args, message):
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
 
 
+EVIL = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202e"  # OSC (retitle), CSI (clear), C1 CSI, a bidi override
+
+
+def _raw_controls(text: str) -> list[str]:
+    return [ch for ch in text if not ch.isprintable() and ch != "\n"]
+
+
+def _crafted_outputs(out, root):
+    """Copies of `out` whose rejects, manifest names, shard name and source column carry EVIL."""
+    import pyarrow as pa
+
+    rejects, names, shard_name, sources = (root / name for name in ("rejects", "names", "shard", "sources"))
+    for copy in (rejects, names, shard_name, sources):
+        shutil.copytree(out, copy)
+    with open(rejects / "rejects.jsonl", "w", encoding="utf-8") as f:
+        f.write(json.dumps({"file": "mixed.jsonl", "line": 4, "reason": "invalid_json" + EVIL,
+                            "detail": "crafted" + EVIL}) + "\n")
+    manifest = json.loads((names / "manifest.json").read_text())
+    manifest["inputs"][0]["path"] = "in" + EVIL + ".jsonl"
+    manifest["template"]["name"] += EVIL
+    (names / "manifest.json").write_text(json.dumps(manifest))
+    manifest = json.loads((shard_name / "manifest.json").read_text())
+    manifest["splits"]["train"]["shards"][0]["file"] = f"train/{EVIL}.arrow"
+    (shard_name / "manifest.json").write_text(json.dumps(manifest))
+    shard = next((sources / "train").glob("data-*.arrow"))
+    table = pa.ipc.open_stream(shard.read_bytes()).read_all()
+    table = table.set_column(table.schema.get_field_index("source"), "source",
+                             pa.array(["in" + EVIL + ".jsonl"] * table.num_rows))
+    with pa.OSFile(str(shard), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return rejects, names, shard_name, sources
+
+
+def test_cli_prints_crafted_text_escaped(mixed, tmp_path):
+    """A reject's detail, input and shard names, a source column, a template error made from
+    message text: never a raw control character on the terminal, also with --html -."""
+    source, out = mixed
+    rejects, names, shard_name, sources = _crafted_outputs(out, tmp_path)
+    template = tmp_path / "raises.jinja"
+    template.write_text("{% if messages[0]['content'].startswith('boom') %}{{ raise_exception(messages[0]['content']) }}"
+                        "{% endif %}{% for m in messages %}{{ m['role'] }}: {% if m['role'] == 'assistant' %}"
+                        "{% generation %}{{ m['content'] }}\n{% endgeneration %}{% else %}{{ m['content'] }}\n"
+                        "{% endif %}{% endfor %}")
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(json.dumps(conv("boom" + EVIL, "no")) + "\n" + json.dumps(conv("q", "a")) + "\n")
+    cases = [
+        ([rejects, "--line", "4"], 1, "crafted\\x1b]0;owned\\x07"),
+        ([names, "--source", "other.jsonl", "--line", "1"], 1, "in\\x1b]0;owned"),
+        ([names, "--row", "0", "--html", "-"], 0, "qwen2.5␛]0;owned␇"),
+        ([shard_name], 1, "listed in the manifest but missing"),
+        ([sources, "--row", "0"], 0, "in␛]0;owned␇"),  # rows show control characters as symbols
+        ([sources, "--row", "0", "--tokens"], 0, "in␛]0;owned␇"),
+        ([sources, "--row", "0", "--html", "-"], 0, "in␛]0;owned␇"),
+        ([chat, "-t", template, "--tokenizer", "qwen2.5"], 0, "skipped: "),
+        ([chat, "-t", template, "--tokenizer", "qwen2.5", "--line", "1"], 1, "boom\\x1b]0;owned"),
+    ]
+    for args, code, shown in cases:
+        result = CliRunner().invoke(inspect_command, [str(a) for a in args], color=True)  # nothing stripped
+        assert result.exit_code == code, (args, result.output)
+        assert _raw_controls(result.output) == [], (args, result.output)
+        assert shown in result.output.replace("\\u202e", ""), (args, result.output)
+
+
 @pytest.mark.parametrize("args,message", [
     (["{out}", "-t", "llama3"], "--template: only for JSONL input"),
     (["{src}", "--split", "test"], "--split: only for an output directory"),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tokenizers import normalizers
 
-from conftest import bundle, renderer
+from conftest import bundle, renderer, rows_of
 from datakit.nfc import TABLES_DIFFER, nfc_could_change
 
 BASE, CCC_1, CCC_240 = "\u4e00", "\u0334", "\u0345"  # a base that composes with nothing; marks of classes 1, 240
@@ -65,7 +65,7 @@ def test_text_with_a_mark_the_tables_disagree_on_is_left_to_tokenizers(name):
     assert tokenizer.needs_normalizing("a\u07fd") and not tokenizer.needs_normalizing("ascii only")
     assert not tokenizer.needs_normalizing("中文 é 😀")
     texts = [newer, f"<|im_end|>{newer}", "x\u0898\u0301y"]
-    assert tokenizer.encode_whole(texts) == [tokenizer.full.encode(t, add_special_tokens=False).ids for t in texts]
+    assert rows_of(tokenizer.encode_whole(texts)) == [tokenizer.full.encode(t, add_special_tokens=False).ids for t in texts]
 
 
 def test_a_tokenizer_without_a_normalizer_needs_none():
@@ -81,3 +81,10 @@ def test_rendering_text_with_those_marks_gives_tokenizers_ids(template):
     want = r.tokenizer.full.encode(r.render_text(messages), add_special_tokens=False).ids
     np.testing.assert_array_equal(rendered.tokens, want)
     assert rendered.num_trainable > 0
+
+
+def test_the_quick_set_is_the_regex():
+    from datakit.nfc import _TABLES_DIFFER_SET
+
+    every = (chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert _TABLES_DIFFER_SET == frozenset(char for char in every if TABLES_DIFFER.match(char))

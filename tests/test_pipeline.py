@@ -52,7 +52,7 @@ def test_manifest_names_the_tokenizer_and_what_encoded(rendered):
     _, _, _, result = rendered
     tokenizer = result.manifest["tokenizer"]
     assert tokenizer["name"] == "qwen2.5" and tokenizer["fingerprint"].startswith("sha256:")
-    assert tokenizer["encoder"].startswith("tiktoken ")
+    assert tokenizer["encoder"].startswith("fastokens ")
 
 
 def test_datasets_loads_a_dataset_dict_with_train_and_test(rendered):
@@ -156,3 +156,62 @@ def test_several_inputs_give_per_file_stats(tmp_path, data_files):
     assert result.stats["rows_written"] == 137
     assert result.stats["tokens_written"] == sum(len(g["tokens"]) for f in ("edge_cases", "conversations")
                                                  for g in golden_rows("hf", "llama3", f))
+
+
+@pytest.mark.parametrize("examples", ["conversation", "per_turn"])
+def test_rejects_are_in_input_order_with_several_workers(tmp_path, examples):
+    """SCHEMA: rejects.jsonl lists rejects in input order, whatever stage made them (reading,
+    the record's form, --dedup, rendering, truncation) and however many workers ran."""
+    kinds = [
+        b'{"messages": [}',  # invalid_json
+        b'{"messages": [{"role": "user", "content": "\xff bad"}, {"role": "assistant", "content": "x"}]}',
+        b'{"messages": [{"role": "user", "content": "' + b"z" * 5000 + b'"}]}',  # line_too_long
+        b'{"messages": [{"role": "bot", "content": "x"}]}',  # unknown_role
+        b'{"messages": [{"role": "user", "content": "no answer"}]}',  # no_trainable_tokens
+        json.dumps({"messages": [{"role": "user", "content": "q"},
+                                 {"role": "assistant", "content": "long " * 300}]}).encode(),  # too_long
+        json.dumps({"messages": [{"role": "user", "content": "same"},
+                                 {"role": "assistant", "content": "same"}]}).encode(),  # duplicate after its first
+    ]
+    paths = []
+    for name, seed in (("a.jsonl", 1), ("b.jsonl", 2)):
+        rnd = np.random.default_rng(seed)
+        lines = [kinds[rnd.integers(len(kinds))] if rnd.random() < 0.4 else
+                 json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                          {"role": "assistant", "content": f"a{i}"}]}).encode()
+                 for i in range(300)]
+        (tmp_path / name).write_bytes(b"\n".join(lines) + b"\n")
+        paths.append(tmp_path / name)
+    options = dict(max_line_bytes=4096, batch_lines=8, max_length=200, truncation="drop", dedup=True,
+                   max_reject_ratio=1, examples=examples)
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        render_files(paths, out, RenderOptions(workers=workers, **options))
+        outputs[workers] = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    rejects = outputs[2]
+    assert rejects == outputs[1]
+    assert {r["reason"] for r in rejects} == {"invalid_json", "invalid_utf8", "line_too_long", "unknown_role",
+                                              "no_trainable_tokens", "too_long", "duplicate"}
+    order = [(r["file"] != str(paths[0]), r["line"]) for r in rejects]
+    assert order == sorted(order) and len(set(order)) == len(order)
+
+
+def test_the_readme_render_files_example_runs_as_a_plain_script(tmp_path, data_files):
+    """Spawned workers import the script again: the README's example must be guarded."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "render_files(" in block]
+    script = tmp_path / "example.py"
+    script.write_text(example.replace("RenderOptions(", "RenderOptions(workers=2, "))
+    shutil.copyfile(data_files["conversations"], tmp_path / "chat.jsonl")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "128" and (tmp_path / "chat.datakit" / "manifest.json").is_file()

@@ -168,12 +168,14 @@ def test_unreadable_inputs_are_one_line_errors(tmp_path):
     not_gzip.write_bytes(b"plain text")
     not_parquet = tmp_path / "x.parquet"
     not_parquet.write_bytes(b"PAR1 nope")
-    for path in (not_gzip, not_parquet, tmp_path, Path("/dev/zero")):
-        proc = subprocess.run([*CLI, "render", str(path), "-o", str(tmp_path / "out")], capture_output=True,
-                              text=True, timeout=60)
-        assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr, proc.stderr
-        assert str(path) in proc.stderr
-    assert not (tmp_path / "out" / "manifest.json").exists()
+    for command in ("render", "split"):  # split reads through the same reader (/dev/zero: no OOM)
+        for path in (not_gzip, not_parquet, tmp_path, Path("/dev/zero")):
+            proc = subprocess.run([*CLI, command, str(path), "-o", str(tmp_path / "out")], capture_output=True,
+                                  text=True, timeout=60)
+            assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr, proc.stderr
+            errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+            assert len(errors) == 1 and str(path) in errors[0], proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_default_output_names_drop_every_known_suffix():

@@ -280,8 +280,8 @@ def test_tokenizer_that_rewrites_text_falls_back_to_pieces(tmp_path):
     with_offsets = Renderer(stripping.template, dataclasses.replace(stripping.tokenizer, token_bytes=None))
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
     text = stripping.render_text(messages)
-    ids = stripping.tokenizer.full.encode(text, add_special_tokens=False).ids
-    [placed] = weigh_by_bytes([ids], stripping.tokenizer.token_bytes, [ByteLayout([text], [], len(text.encode()))])
+    [placed] = weigh_by_bytes(stripping.tokenizer.encode_whole([text]), stripping.tokenizer.token_bytes,
+                              [ByteLayout([text], [], len(text.encode()))])
     assert placed is None  # the "\n" after <|im_end|> is gone: the bytes do not add up
     got, expected = stripping.render(messages), with_offsets.render(messages)
     np.testing.assert_array_equal(got.tokens, expected.tokens)

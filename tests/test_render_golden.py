@@ -50,15 +50,15 @@ def golden_options(golden_dir: str) -> dict:
 
 
 @lru_cache(maxsize=None)
-def without_tiktoken(tokenizer: str):
-    return dataclasses.replace(bundle(tokenizer), fast=None)
+def without_fastokens(tokenizer: str):
+    return dataclasses.replace(bundle(tokenizer), bundled=False)
 
 
 @lru_cache(maxsize=None)
 def renderer_on_tokenizers(template: str, **options) -> Renderer:
-    """The same renderer without tiktoken: every id comes from `tokenizers`."""
+    """The same renderer without fastokens: every id comes from `tokenizers`."""
     r = renderer(template, **options)
-    return Renderer(r.template, without_tiktoken(r.tokenizer.name), drop_reasoning=r.drop_reasoning,
+    return Renderer(r.template, without_fastokens(r.tokenizer.name), drop_reasoning=r.drop_reasoning,
                     chat_template_kwargs=r.chat_template_kwargs)
 
 
@@ -73,7 +73,7 @@ def has_reasoning(template: str, record: dict) -> bool:
                                               and "</think>" in m["content"]) for m in record["messages"])
 
 
-@pytest.mark.parametrize("encoder", ["tiktoken", "tokenizers"])
+@pytest.mark.parametrize("encoder", ["fastokens", "tokenizers"])
 @pytest.mark.parametrize("engine,golden_dir,template,data_file", golden_cases(),
                          ids=lambda v: v if isinstance(v, str) else None)
 def test_every_golden_row_matches(engine, golden_dir, template, data_file, encoder):
@@ -84,9 +84,9 @@ def test_every_golden_row_matches(engine, golden_dir, template, data_file, encod
     records = data_rows(data_file)
     assert len(golden) == len(records)
     options = golden_options(golden_dir)
-    make = renderer if encoder == "tiktoken" else renderer_on_tokenizers
+    make = renderer if encoder == "fastokens" else renderer_on_tokenizers
     r = make(template, **options)
-    assert (r.tokenizer.fast is not None) == (encoder == "tiktoken")
+    assert r.tokenizer.encoder_name.startswith(f"{encoder} ")
     results = r.render_batch([{k: v for k, v in record.items() if k != "name"} for record in records])
     kwargs = dict(options.get("chat_template_kwargs", ()))
     mismatches, refused = [], 0

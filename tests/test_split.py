@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import stat
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from click.testing import CliRunner
 
 from datakit.cli import split as split_command
 from datakit.split import SplitPlan, plan_split, write_split
+from datakit.write import OutputError
 
 
 
@@ -288,6 +292,19 @@ def test_invalid_and_blank_lines(tmp_path):
         plan.side(0, 13)
 
 
+def test_a_line_over_the_cap_is_invalid_and_never_written(tmp_path):
+    """split cuts lines with render's reader and its cap: an over-long line is skipped unread."""
+    lines = [dumps(conv("q0")), dumps(conv("z" * (1 << 20))), dumps(conv("q2"))]
+    path = write_lines(tmp_path / "a.jsonl", lines)
+    plan = plan_split([path], test_size=1, max_line_bytes=1 << 20)
+    assert (plan.summary.rows, plan.summary.invalid) == (2, 1)
+    assert plan.summary.invalid_examples[0]["line"] == 2
+    assert "line_too_long" in plan.summary.invalid_examples[0]["reason"]
+    write_split([path], tmp_path / "out", plan)
+    written = read_sides(tmp_path / "out")
+    assert sorted(written["train"] + written["test"]) == sorted(line.encode() + b"\n" for line in (lines[0], lines[2]))
+
+
 def test_invalid_examples_are_capped(tmp_path):
     path = write_lines(tmp_path / "bad.jsonl", ["nope"] * 50)
     s = plan_split([path]).summary
@@ -336,12 +353,96 @@ def test_refuses_to_overwrite(tmp_path):
     write_split([path], out, plan)
     before = read_sides(out)
     (out / "test.jsonl").write_bytes(b"keep me\n")
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(OutputError, match="overwrite"):
         write_split([path], out, plan)
     assert (out / "test.jsonl").read_bytes() == b"keep me\n"
     write_split([path], out, plan, overwrite=True)
     assert read_sides(out) == before
-    assert sorted(p.name for p in out.iterdir()) == ["test.jsonl", "train.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test.jsonl", "train.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "out"]  # no lock or staging left
+
+
+def test_the_manifest_names_the_pair_it_was_committed_with(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", [dumps(conv(f"q{i}")) for i in range(50)])
+    out = tmp_path / "out"
+    plan = plan_split([path], test_size=5)
+    returned = write_split([path], out, plan)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest == returned and manifest["format"] == "datakit-split/1"
+    assert manifest["inputs"] == [str(path)] and manifest["summary"] == plan.summary.to_dict()
+    for side, rows in (("train", 45), ("test", 5)):
+        data = (out / f"{side}.jsonl").read_bytes()
+        assert manifest["files"][side] == {"file": f"{side}.jsonl", "rows": rows, "bytes": len(data),
+                                           "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002], ids=lambda m: f"umask {m:03o}")
+def test_the_pair_gets_the_mode_the_umask_gives(tmp_path, umask):
+    path = write_lines(tmp_path / "a.jsonl", [dumps(conv(f"q{i}")) for i in range(10)])
+    out = tmp_path / "out"
+    previous = os.umask(umask)
+    try:
+        write_split([path], out, plan_split([path]))
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [out, *out.iterdir()]}
+    assert modes == {"out": 0o777 & ~umask, "train.jsonl": 0o666 & ~umask, "test.jsonl": 0o666 & ~umask,
+                     "manifest.json": 0o666 & ~umask}
+
+
+def ten_rows(tmp_path: Path) -> tuple[Path, SplitPlan]:
+    """A small input and its plan."""
+    path = write_lines(tmp_path / "a.jsonl", [dumps(conv(f"q{i}")) for i in range(10)])
+    return path, plan_split([path])
+
+
+def directory_with(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def test_a_directory_holding_more_than_a_split_is_never_replaced(tmp_path):
+    path, plan = ten_rows(tmp_path)
+    mixed = directory_with(tmp_path / "mixed", {"notes.txt": "keep me", "train.jsonl": "old\n"})
+    a_dir = tmp_path / "a_dir"
+    (a_dir / "test.jsonl").mkdir(parents=True)  # a directory under a split's name
+    for out in (mixed, a_dir):
+        before = sorted(out.rglob("*"))
+        for overwrite in (False, True):
+            with pytest.raises(OutputError, match="holds more than a split"):
+                write_split([path], out, plan, overwrite=overwrite)
+        assert sorted(out.rglob("*")) == before
+    assert (mixed / "train.jsonl").read_text() == "old\n"
+
+
+def test_a_pair_without_a_manifest_is_replaced_only_with_overwrite(tmp_path):
+    """datakit 0.1.0 wrote DIR/train.jsonl and DIR/test.jsonl alone."""
+    path, plan = ten_rows(tmp_path)
+    out = directory_with(tmp_path / "out", {"train.jsonl": "old train\n", "test.jsonl": "old test\n"})
+    with pytest.raises(OutputError, match="--overwrite"):
+        write_split([path], out, plan)
+    assert (out / "train.jsonl").read_text() == "old train\n"
+    write_split([path], out, plan, overwrite=True)
+    assert sum(map(len, read_sides(out).values())) == 10
+
+
+def test_an_input_inside_the_split_directory_is_refused(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", [dumps(conv(f"q{i}")) for i in range(10)])
+    out = tmp_path / "out"
+    write_split([path], out, plan_split([path]))
+    before = read_sides(out)
+    linked = tmp_path / "link.jsonl"
+    linked.symlink_to(out / "train.jsonl")
+    for source in (out / "train.jsonl", linked):
+        plan = plan_split([source])
+        with pytest.raises(OutputError, match="inside"):
+            write_split([source], out, plan, overwrite=True)
+        assert read_sides(out) == before
+    result = CliRunner().invoke(split_command, [str(out / "train.jsonl"), "-o", str(out), "--overwrite"])
+    assert result.exit_code == 1 and "inside" in result.output and "Traceback" not in result.output
+    assert read_sides(out) == before
 
 
 def test_write_rejects_changed_input(tmp_path):

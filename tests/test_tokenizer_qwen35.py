@@ -1,15 +1,12 @@
-"""The bundled Qwen3.5 / 3.6 / 3.8 tokenizer: Qwen's vocabulary, Hugging Face's ids, tiktoken's speed."""
+"""The bundled Qwen3.5 / 3.6 / 3.8 tokenizer: Qwen's vocabulary and Hugging Face's ids."""
 
 from __future__ import annotations
-
-import unicodedata
-from collections import Counter
 
 import pytest
 from tokenizers import normalizers
 
-from conftest import bundle
-from qwen35_reference import Causes, compare, corpus, transformers_tokenizer
+from conftest import bundle, rows_of
+from qwen35_reference import compare, corpus, lookup_only_words, transformers_tokenizer
 
 MARKUP = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")
 
@@ -43,7 +40,7 @@ def test_the_vocabulary_and_added_tokens_are_qwen35s(qwen35):
                    "<think>": 248068, "</think>": 248069, "<|audio_pad|>": 248076}
     assert isinstance(qwen35.full.normalizer, normalizers.NFC) and qwen35.full.model.ignore_merges is False
     assert (qwen35.bos_token, qwen35.eos_token) == (None, "<|im_end|>")
-    assert qwen35.fast is not None and qwen35.token_bytes is not None
+    assert qwen35.bundled and qwen35.token_bytes is not None
 
 
 def test_markup_tokens_stay_ordinary_added_tokens_as_in_the_qwen3_file(qwen35):
@@ -54,19 +51,17 @@ def test_markup_tokens_stay_ordinary_added_tokens_as_in_the_qwen3_file(qwen35):
     assert len(qwen35.control_tokens) == 27  # the 33 less the six markup tokens
 
 
-@pytest.mark.parametrize("word", ["俱乐部", "加拿大", " çeşit"])
-def test_201_tokens_only_tiktokens_whole_word_lookup_reaches(qwen35, word):
-    assert len(qwen35.fast.lookup_only) == 201
-    token_id = qwen35.fast.encoding.encode_single_token(word.encode("utf-8"))
-    assert token_id in qwen35.fast.lookup_only
-    assert qwen35.fast.encoding.encode(word) == [token_id]  # tiktoken: the whole word...
-    merged = qwen35.full.encode(word, add_special_tokens=False).ids  # ...Hugging Face: the merges
-    assert len(merged) > 1 and qwen35.full.decode(merged) == word
-    assert qwen35.encode_whole([word, f"x{word}y"]) == [merged, qwen35.full.encode(f"x{word}y").ids]
+def test_201_tokens_only_a_whole_word_lookup_reaches_are_encoded_by_their_merges(qwen35):
+    words = lookup_only_words(qwen35.full)
+    assert len(words) == 201 and {"俱乐部", "加拿大", " çeşit"} <= set(words)
+    texts = [t for word in words for t in (word, f"x{word}y")]
+    merged = [e.ids for e in qwen35.full.encode_batch_fast(texts, add_special_tokens=False)]
+    assert all(len(ids) > 1 for ids in merged[::2])  # Hugging Face: the merges, never the one token
+    assert rows_of(qwen35.encode_whole(texts)) == merged
 
 
 def test_encode_whole_equals_tokenizers_on_the_data_and_fuzzed_text(qwen35, texts, expected):
-    got = qwen35.encode_whole(texts)
+    got = rows_of(qwen35.encode_whole(texts))
     assert [text for text, ids, want in zip(texts, got, expected) if ids != want] == []
 
 
@@ -74,13 +69,7 @@ def test_the_bundled_file_is_what_transformers_qwen3_5_tokenizer_serializes(qwen
     hf = transformers_tokenizer(qwen35)  # raises unless its serialization is the bundled file
     assert (hf.eos_token_id, hf.pad_token_id, hf.bos_token) == (248046, 248044, None)
     sample = texts[::3]
-    assert compare(sample, qwen35.encode_whole(sample), hf(sample, add_special_tokens=False)["input_ids"]) == {}
-
-
-def test_tiktoken_alone_differs_only_by_lookup_only_tokens_and_nfc(qwen35, texts, expected):
-    raw = [qwen35.fast.encoding.encode(text, allowed_special="all") for text in texts]
-    causes = compare(texts, raw, expected, Causes(qwen35).tiktoken)
-    assert causes["other"] == 0 and causes["lookup-only"] > 0 and causes["NFC"] > 0, causes
+    assert compare(sample, rows_of(qwen35.encode_whole(sample)), hf(sample, add_special_tokens=False)["input_ids"]) == {}
 
 
 def test_nfc_never_reaches_across_an_added_token(qwen35):
@@ -89,6 +78,4 @@ def test_nfc_never_reaches_across_an_added_token(qwen35):
     text = "<|im_end|>\u0338 a<think>\u0338"
     want = qwen35.full.encode(text, add_special_tokens=False).ids
     assert want[0] == 248046 and 248068 in want
-    assert qwen35.encode_whole([text]) == [want]
-    fused = qwen35.fast.encoding.encode(unicodedata.normalize("NFC", text), allowed_special="all")
-    assert 248046 not in fused and Counter(fused) != Counter(want)
+    assert rows_of(qwen35.encode_whole([text])) == [want]

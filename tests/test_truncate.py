@@ -144,3 +144,67 @@ def test_turns_with_a_single_exchange_cuts_it_on_the_right(template):
     kept, cut = truncate(full, messages, 50, "turns", r.render)
     assert cut.fell_back_to_right and cut.turns_dropped == 0
     np.testing.assert_array_equal(kept.tokens, full.tokens[:50])
+
+
+# -- turns: as many renders as log n, the same answer as dropping one exchange at a time ----------
+
+
+def _one_at_a_time(full, messages, max_length, render):
+    """What `turns` did before it bisected: drop 1, 2, ... oldest exchanges, re-rendering each time."""
+    starts = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    candidate = full
+    for dropped in range(1, len(starts)):
+        candidate = render(messages[:1] + messages[starts[dropped]:])
+        if len(candidate.tokens) <= max_length:
+            return candidate, dropped, False
+    return candidate, len(starts) - 1, True
+
+
+@pytest.fixture
+def render_spy():
+    """A render function that counts its calls: `spy(render)` -> (counting render, calls list)."""
+    def spy(render):
+        calls = []
+
+        def counted(messages):
+            calls.append(len(messages))
+            return render(messages)
+        return counted, calls
+    return spy
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_turns_keeps_what_dropping_one_exchange_at_a_time_keeps(template, render_spy):
+    r = renderer(template)
+    messages = [{"role": "system", "content": "You are terse."}]
+    for i, words in enumerate([30, 5, 80, 12, 1, 60, 9, 40, 3, 25, 70, 2]):
+        messages.append({"role": "user", "content": f"question {i} " + "why " * words})
+        messages.append({"role": "assistant", "content": f"answer {i} " + "because " * (words // 2 + 1)})
+    full = r.render(messages)
+    lengths = sorted({len(r.render(messages[:1] + messages[i:]).tokens) for i in range(1, len(messages), 2)})
+    limits = sorted(n for n in {n + d for n in lengths for d in (-1, 0, 1)} | {5} if n < len(full.tokens))
+    for limit in limits:
+        expected, dropped, fell_back = _one_at_a_time(full, messages, limit, r.render)
+        counted, calls = render_spy(r.render)
+        kept, cut = truncate(full, messages, limit, "turns", counted)
+        assert (cut.turns_dropped, cut.fell_back_to_right) == (dropped, fell_back), limit
+        want = expected.tokens[:limit] if fell_back else expected.tokens
+        np.testing.assert_array_equal(kept.tokens, want)
+        np.testing.assert_array_equal(kept.weights, expected.weights[:limit] if fell_back else expected.weights)
+        assert len(calls) <= 2 * 4 + 1, (limit, calls)  # 12 exchanges: 2 log2(12) + the last exchange alone
+
+
+@pytest.mark.parametrize("template", ["llama3", "qwen3"])
+def test_turns_on_a_long_conversation_renders_log_n_times(template, render_spy):
+    """2,000 messages: dropping one exchange at a time rendered ~1,000 times (quadratic work)."""
+    r = renderer(template)
+    messages = _conversation(1000, words=3)
+    full = r.render(messages)
+    counted, calls = render_spy(r.render)
+    kept, cut = truncate(full, messages, 1024, "turns", counted)
+    assert cut.truncated and not cut.fell_back_to_right and len(kept.tokens) <= 1024
+    assert len(calls) <= 2 * 10 + 1, len(calls)  # 2 log2(1000) + 1
+    assert max(calls) <= 4 * (len(messages) - 2 * cut.turns_dropped)  # never the whole conversation again
+    kept_from = 1 + 2 * cut.turns_dropped
+    np.testing.assert_array_equal(kept.tokens, r.render(messages[:1] + messages[kept_from:]).tokens)
+    assert len(r.render(messages[:1] + messages[kept_from - 2:]).tokens) > 1024  # one more would not fit

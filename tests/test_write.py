@@ -348,3 +348,18 @@ def test_the_manifest_records_the_size_of_rejects(old_output):
     assert manifest["rejects"] == {"file": "rejects.jsonl", "bytes": (old_output / "rejects.jsonl").stat().st_size,
                                    "sha256": manifest["rejects"]["sha256"]}
     assert manifest["rejects"]["bytes"] > 0
+
+
+def test_a_failed_run_leaves_no_directory_behind(tmp_path, inputs):
+    """--truncation error stops the run: no OUT, and none of the directories above it it made."""
+    out = tmp_path / "runs" / "today" / "out"
+    result = CliRunner().invoke(main, ["render", str(inputs["new"]), "-o", str(out), "--workers", "1",
+                                       "--truncation", "error", "--max-length", "16"])
+    assert result.exit_code == 1 and "--truncation error" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(Exception, match="truncation error"):
+        render_files([inputs["new"]], out, RenderOptions(workers=1, truncation="error", max_length=16))
+    assert [p.name for p in tmp_path.rglob("*")] == ["runs"]  # what was there stays
+    render_files([inputs["new"]], out, OPTIONS)
+    assert output_state(out) is OutputState.COMPLETE

@@ -59,7 +59,7 @@ def export_hf(source_dir: str | Path, out_dir: str | Path, *, overwrite: bool = 
     source = Output.open(source_dir, formats=(Format.RENDER,))
     out_dir = Path(out_dir)
     prepare_output_dir(out_dir, overwrite)
-    writer = OutputWriter(out_dir, source.splits, shard_bytes, HF_SCHEMA)
+    writer = OutputWriter(out_dir, source.splits, shard_bytes, HF_SCHEMA, overwrite=overwrite)
     try:
         for split in source.splits:
             for batch in source.batches(split):

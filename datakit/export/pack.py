@@ -149,7 +149,7 @@ def pack_output(source_dir: str | Path, out_dir: str | Path, max_tokens: int, *,
     lengths = {split: _lengths(table, max_tokens) for split, table in tables.items()}
     plans = {split: plan_packs(lengths[split], max_tokens) for split in tables}
     prepare_output_dir(out_dir, overwrite)
-    writer = OutputWriter(out_dir, list(tables), shard_bytes, PACKED_SCHEMA)
+    writer = OutputWriter(out_dir, list(tables), shard_bytes, PACKED_SCHEMA, overwrite=overwrite)
     try:
         stats = {}
         for split, table in tables.items():

@@ -1,4 +1,8 @@
-"""The `datakit inspect` command: pick rows from an output directory or a JSONL file, show them."""
+"""The `datakit inspect` command: pick rows from an output directory or a JSONL file, show them.
+
+Text from the data or a crafted output (a reject's detail, a shard or input name, a manifest's
+names) reaches the terminal escaped: messages through `terminal.printable`, rows and pages
+through `tokens.visible`."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import click
 from ..clitypes import JSON_OBJECT, template_for_model
 from ..read import Form, RecordParser
 from ..render import DEFAULT_DATE_STRING, TemplateError, TrainOn
+from ..terminal import printable
 from ..tokenizer import TokenizerBundle, TokenizerError
 from .from_jsonl import load_jsonl_rows, make_renderer
 from .from_output import load_output_tokenizer, load_rows, read_manifest
@@ -56,7 +61,7 @@ def _from_output(target: Path, split: str | None, picks: dict, tokenizer: str | 
     rows = load_rows(target, split, **picks)
     bundle, warning = load_output_tokenizer(target, tokenizer)
     if warning:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
     manifest = read_manifest(target)
     described = (f"template {(manifest.get('template') or {}).get('name')} · "
                  f"tokenizer {(manifest.get('tokenizer') or {}).get('name')} · {split} split")
@@ -81,7 +86,7 @@ def _from_jsonl(target: Path, split: str | None, picks: dict, tokenizer: str | N
     parser = RecordParser(renderer.template.roles, Form(jsonl_only["--format"] or Form.AUTO),
                           jsonl_only["--messages-key"] or "messages")
     rows = load_jsonl_rows(target, renderer, rows=picks["rows"], line=picks["line"], limit=picks["limit"],
-                           on_skip=lambda msg: click.echo(f"skipped: {msg}", err=True), parser=parser)
+                           on_skip=lambda msg: click.echo(f"skipped: {printable(msg)}", err=True), parser=parser)
     described = f"template {renderer.template.name} · tokenizer {renderer.tokenizer.name} · rendered now"
     return Selection(rows, renderer.tokenizer, described, f"no line of {target} renders")
 
@@ -95,9 +100,9 @@ def _write_html(selection: Selection, target: Path, html_file: Path, boundaries:
     try:
         html_file.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise click.ClickException(f"{html_file}: cannot write ({exc.strerror or exc})") from None
+        raise click.ClickException(printable(f"{html_file}: cannot write ({exc.strerror or exc})")) from None
     n = len(selection.rows)
-    click.echo(f"wrote {html_file} ({n} row{'s' if n != 1 else ''})")
+    click.echo(f"wrote {printable(str(html_file))} ({n} row{'s' if n != 1 else ''})")
 
 
 def _print(selection: Selection, colored: bool, tokens_table: bool, boundaries: bool) -> None:
@@ -184,9 +189,9 @@ def inspect_command(target: Path, split: str | None, rows: tuple[int, ...], line
         else:
             raise InspectError(f"{target}: no such file or directory")
     except (InspectError, TemplateError, TokenizerError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(printable(str(exc))) from None
     if not selection.rows:
-        raise click.ClickException(selection.empty)
+        raise click.ClickException(printable(selection.empty))
     if html_file is not None:
         _write_html(selection, target, html_file, boundaries)
     else:

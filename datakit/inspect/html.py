@@ -45,9 +45,14 @@ label .box::before{content:"☐ "}
 """
 
 
+def _text(text: str, quote: bool = True) -> str:
+    """Text from the data or a manifest as HTML: markup escaped, control characters made visible
+    (the page may be printed to a terminal: --html -)."""
+    return html.escape(visible(text), quote=quote)
+
+
 def _html_token_text(text: str) -> str:
-    escaped = html.escape(visible(text), quote=False)
-    return escaped.replace("\n", '<span class="nl">↵</span>\n')
+    return _text(text, quote=False).replace("\n", '<span class="nl">↵</span>\n')
 
 
 def _html_row(row: InspectedRow, bundle: TokenizerBundle) -> str:
@@ -68,14 +73,14 @@ def _html_row(row: InspectedRow, bundle: TokenizerBundle) -> str:
             title += " (control token)"
         spans.append(
             f'<span class="{classes}" data-id="{piece.id}" data-pos="{i}" data-w="{fmt_weight(w)}" '
-            f'title="{html.escape(title, quote=True)}">{_html_token_text(piece.text)}</span>'
+            f'title="{_text(title)}">{_html_token_text(piece.text)}</span>'
         )
     attrs = {
         "split": row.split, "row": row.row, "source": row.source, "line": row.line,
         "num-tokens": row.num_tokens, "num-trainable": row.num_trainable,
         "original-length": row.original_length, "truncated": str(row.truncated).lower(),
     }
-    data = " ".join(f'data-{k}="{html.escape(str(v), quote=True)}"' for k, v in attrs.items() if v is not None)
+    data = " ".join(f'data-{k}="{_text(str(v))}"' for k, v in attrs.items() if v is not None)
     heading = f"{row.split} · row {row.row}" if row.split is not None else f"row {row.row}"
     where = f"{row.source or ''} line {row.line}" if row.line is not None else ""
     meta = [f"<b>{row.num_tokens}</b> tokens", f"<b>{row.num_trainable}</b> trainable",
@@ -84,10 +89,10 @@ def _html_row(row: InspectedRow, bundle: TokenizerBundle) -> str:
     if row.split is None:
         meta.append("rendered now from JSONL")
     if row.note:
-        meta.append(f'<span class="note">{html.escape(row.note)}</span>')
+        meta.append(f'<span class="note">{_text(row.note)}</span>')
     return (
         f'<section class="row" {data}>\n'
-        f'<h2>{html.escape(heading)}<span class="where">{html.escape(where)}</span></h2>\n'
+        f'<h2>{_text(heading)}<span class="where">{_text(where)}</span></h2>\n'
         f'<div class="meta">{" · ".join(meta)}</div>\n'
         f'<pre class="seq">{"".join(spans)}</pre>\n'
         f"</section>"
@@ -99,7 +104,7 @@ def render_html(rows: Sequence[InspectedRow], bundle: TokenizerBundle, title: st
     """One self-contained page (inline CSS, no scripts, no network): a section per row with its
     provenance and counts, every token a `<span class="tok w1|w0 [special]">` with
     data-id/data-pos/data-w and a tooltip."""
-    sub = f'<div class="sub">{html.escape(subtitle)}</div>' if subtitle else ""
+    sub = f'<div class="sub">{_text(subtitle)}</div>' if subtitle else ""
     legend = (
         '<div class="legend">'
         '<span class="tok w1">trained</span> <span class="tok w0">not trained</span> '
@@ -114,8 +119,8 @@ def render_html(rows: Sequence[InspectedRow], bundle: TokenizerBundle, title: st
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{_text(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f'<input type="checkbox" id="bnd"{checked}>\n'
-        f'<header class="page"><h1>{html.escape(title)}</h1>{sub}{legend}</header>\n'
+        f'<header class="page"><h1>{_text(title)}</h1>{sub}{legend}</header>\n'
         f"<main>\n{body}\n</main>\n</body>\n</html>\n"
     )

@@ -48,10 +48,33 @@ def check_nesting(value: Any, what: str) -> None:
 def normalize_messages(messages: list[Any], roles: frozenset[str]) -> list[dict[str, Any]]:
     if not messages:
         raise Invalid(Reason.EMPTY_MESSAGES, "no messages")
-    normalized = [_message(i, m, roles) for i, m in enumerate(messages)]
-    for i, message in enumerate(normalized):
-        check_nesting(message, f"message {i}")
+    normalized = []
+    for i, message in enumerate(messages):
+        plain = _plain_message(message, roles)
+        if plain is None:
+            plain = _message(i, message, roles)
+            check_nesting(plain, f"message {i}")
+        normalized.append(plain)
     return normalized
+
+
+_PLAIN_KEYS = {"role", "content"}
+
+
+def _plain_message(message: Any, roles: frozenset[str]) -> dict[str, Any] | None:
+    """A copy of a message that is a known role and valid string content alone (most messages,
+    and what `_message` would make of them), or None to take the general path."""
+    if type(message) is not dict or message.keys() != _PLAIN_KEYS:
+        return None
+    role, content = message["role"], message["content"]
+    if type(role) is not str or role not in roles or type(content) is not str:
+        return None
+    if not content.isascii():
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return dict(message)
 
 
 def _message(i: int, message: Any, roles: frozenset[str]) -> dict[str, Any]:

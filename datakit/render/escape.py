@@ -15,6 +15,9 @@ from typing import Any, Iterable
 from .chat_template import ESCAPE, MARKERS
 
 
+_ROLE_AND_CONTENT = {"role", "content"}
+
+
 def alternation(strings: Iterable[str]) -> str:
     """A regex matching any of `strings`, longest first so no string loses to its own prefix."""
     return "|".join(re.escape(s) for s in sorted(strings, key=lambda s: (-len(s), s)))
@@ -35,6 +38,9 @@ class Escaper:
     def escape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages with every string in them (content, tool calls, ...) escaped; the very
         same list when nothing needed escaping."""
+        needles = self._needles
+        if all(m.keys() == _ROLE_AND_CONTENT and not any(map(m["content"].__contains__, needles)) for m in messages):
+            return messages  # the common case, decided without walking every value (roles are the template's)
         escaped = [self.escape(message) for message in messages]
         return messages if all(map(operator.is_, escaped, messages)) else escaped
 

@@ -15,6 +15,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ..encoder import FlatIds
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, OWN
 
 MARKER_SPLIT = re.compile(f"([{GENERATION_START}{GENERATION_END}{ENCODE_BOUNDARY}{OWN}])")
@@ -27,6 +28,10 @@ class Rendered:
     tokens: np.ndarray  # int32
     weights: np.ndarray  # float32
     reasoning_dropped: int = 0  # assistant turns whose reasoning the template left out
+    # Tokens of the text after the last message's cut (`bounded`), counted but not kept, and how
+    # many of them are trainable: they stand before the last few tokens (the end of turn).
+    tail_tokens: int = 0
+    tail_trainable: int = 0
 
     @property
     def num_trainable(self) -> int:
@@ -91,7 +96,7 @@ def byte_layout(text: str, span_flags: list[float] | None,
     return ByteLayout(texts, intervals, pos, owned_at)
 
 
-def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray, layouts: list[ByteLayout],
+def weigh_by_bytes(encoded: FlatIds, token_bytes: np.ndarray, layouts: list[ByteLayout],
                    is_control: np.ndarray | None = None) -> list[Rendered | None]:
     """Rows from the ids of their encoded texts (in order), weighted in one pass for the batch.
 
@@ -99,13 +104,11 @@ def weigh_by_bytes(segment_ids: list[list[int]], token_bytes: np.ndarray, layout
     text) comes back as None, and so does one whose control ids (`is_control`, when given) do not
     start exactly at its layout's `owned_at` offsets: where the template wrote control tokens.
     """
-    num_segments = np.fromiter(map(len, segment_ids), np.int64, len(segment_ids))
-    tokens = np.fromiter(chain.from_iterable(segment_ids), np.int32, int(num_segments.sum()))
+    tokens, segment_bounds = encoded
     lengths = token_bytes[tokens]
     ends = np.cumsum(lengths)  # byte offsets over the whole batch
     starts = ends - lengths
     first_segment = np.cumsum([0, *(len(layout.texts) for layout in layouts)])
-    segment_bounds = np.concatenate([[0], np.cumsum(num_segments)])
     row_bounds = segment_bounds[first_segment]  # token index where each row starts / ends
     byte_bounds = np.concatenate([[0], ends])[row_bounds]
     ok = np.diff(byte_bounds) == np.fromiter((layout.num_bytes for layout in layouts), np.int64, len(layouts))

@@ -36,6 +36,7 @@ from jinja2 import nodes
 from .chat_template import (ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, OWN, ChatTemplate, TemplateError,
                             compile_template)
 from .escape import alternation
+from .native import NativeChat, native_chat
 
 _MARKERS = (GENERATION_START, GENERATION_END, ENCODE_BOUNDARY)
 _MARKER_NAMES = {GENERATION_START: "datakit's generation-start marker", GENERATION_END:
@@ -145,9 +146,20 @@ class OwnedTemplate:
                 f"template {template.name} writes {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}, "
                 f"which tokenizer {tokenizer_name} does not have as a control token (it would be encoded as "
                 "plain text): use the template's own tokenizer")
+        self._native: NativeChat | None = native_chat(template, owner.own, self._bos, self._variables)
+
+    def native_for(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                   record_kwargs: dict[str, Any] | None) -> NativeChat | None:
+        """The Python version of the template, if it renders this conversation (`native`)."""
+        if self._native is not None and not tools and not record_kwargs and self._native.applies(messages):
+            return self._native
+        return None
 
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
                record_kwargs: dict[str, Any] | None) -> str:
         """The text with OWN before each piece of markup the template wrote; raises TemplateError."""
+        native = self.native_for(messages, tools, record_kwargs)
+        if native is not None:
+            return native.render(messages)
         variables = {**self._variables, **record_kwargs} if record_kwargs else self._variables
         return self.template.run(self.compiled, messages, tools, variables, self._bos)

@@ -26,6 +26,7 @@ from ..tokenizer import TokenizerBundle, load_tokenizer
 from .catalog import DEFAULT_DATE_STRING, load_template, tokenizer_name
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, OWN, ChatTemplate, TemplateError
 from .escape import Escaper, alternation
+from .bounded import CHUNK_CHARS, Tail, count_tokens, safe_boundary
 from .layout import ByteLayout, Rendered, byte_layout, weigh_by_bytes
 from .pieces import PieceEncoder
 from .provenance import Forged, OwnedTemplate
@@ -59,6 +60,7 @@ class Renderer:
             template = dataclasses.replace(template, bos_token=tokenizer.bos_token)
         self.template = template
         self.tokenizer = tokenizer
+        tokenizer.whole  # noqa: B018 - starts loading the encoder while the template compiles
         self.train_on = TrainOn(train_on)
         self.parse_special_tokens = parse_special_tokens
         self.drop_reasoning = drop_reasoning
@@ -73,6 +75,7 @@ class Renderer:
         self._is_control[ids] = True
         control_split = re.compile(alternation([*tokenizer.control_tokens, GENERATION_START, GENERATION_END,
                                                 ENCODE_BOUNDARY]))
+        self._max_token_bytes = 0 if tokenizer.token_bytes is None else int(tokenizer.token_bytes.max())
         self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, tokenizer.needs_normalizing)
 
     def render(self, conversation: Renderable) -> Rendered:
@@ -98,16 +101,24 @@ class Renderer:
         except Invalid as exc:
             raise RenderError(exc.reason, exc.detail) from None
 
-    def render_batch(self, conversations: Sequence[Renderable]) -> list[Rendered | RenderError]:
-        """Render many conversations, tokenizing all their text in one batch call."""
+    def render_batch(self, conversations: Sequence[Renderable],
+                     keep_tokens: int | None = None) -> list[Rendered | RenderError]:
+        """Render many conversations, tokenizing all their text in one batch call. With
+        `keep_tokens`, only the first that many tokens of a row need to be exact (`bounded`)."""
         results: list[Rendered | RenderError | None] = [None] * len(conversations)
         marked: dict[int, tuple[str, list[float] | None]] = {}
         dropped: dict[int, int] = {}
         whole: list[tuple[int, ByteLayout]] = []
         in_pieces: list[int] = []
+        tails: dict[int, Tail] = {}
         for i, item in enumerate(conversations):
             try:
-                text, span_flags, escaped, dropped[i] = self._render_marked(self.conversation(item))
+                conversation = self.conversation(item)
+                if keep_tokens is not None:
+                    conversation, tail = self._cut_last_message(conversation, keep_tokens)
+                    if tail is not None:
+                        tails[i] = tail
+                text, span_flags, escaped, dropped[i] = self._render_marked(conversation)
                 layout = None if escaped else self._whole_layout(text, span_flags)
                 if layout is None:
                     text = self._checked(text)
@@ -142,7 +153,36 @@ class Renderer:
         for i, count in dropped.items():
             if count and isinstance(results[i], Rendered):
                 results[i] = dataclasses.replace(results[i], reasoning_dropped=count)
+        for i, tail in tails.items():
+            if isinstance(results[i], Rendered):
+                counted = count_tokens(tail, self._count)
+                results[i] = dataclasses.replace(results[i], tail_tokens=counted,
+                                                 tail_trainable=counted if tail.trainable else 0)
         return results  # type: ignore[return-value]
+
+    def _count(self, texts: list[str]) -> int:
+        return int(self.tokenizer.encode_whole(texts).bounds[-1])
+
+    def _cut_last_message(self, conversation: Conversation, keep_tokens: int) -> tuple[Conversation, Tail | None]:
+        """The conversation with its last message cut at a safe boundary past what `keep_tokens`
+        tokens can span, and what was cut; or as it is, when it is short or not a case `bounded`
+        covers (a bundled tokenizer, a built-in template's plain chat, no markup in the rest)."""
+        messages = conversation.messages
+        content = messages[-1].get("content") if messages else None
+        at = keep_tokens * self._max_token_bytes
+        if (not isinstance(content, str) or len(content) <= at + CHUNK_CHARS or not self.tokenizer.bundled
+                or self.tokenizer.token_bytes is None or "</think>" in content
+                or self.escaper.escape(content) is not content):
+            return conversation, None
+        native = self._owned.native_for(messages, conversation.tools, conversation.kwargs)
+        cut = safe_boundary(content, at, len(content))
+        end = native.content_end(content) if native is not None else 0
+        if native is None or cut is None or end <= cut:
+            return conversation, None
+        last = messages[-1]
+        trainable = last["role"] == "assistant" and trainable_turns(messages, self.train_on)[len(messages) - 1]
+        shortened = [*messages[:-1], {**last, "content": content[:cut]}]
+        return dataclasses.replace(conversation, messages=shortened), Tail(content, cut, end, trainable)
 
     def _whole_layout(self, text: str, span_flags: list[float] | None) -> ByteLayout | None:
         """The layout to encode `text` whole with, or None for the pieces path; raises RenderError

@@ -2,7 +2,8 @@
 
 Planning (`plan_split`) reads every line once and keeps only a 64-bit digest per line; the
 lines themselves are never held in memory. Writing (`write_split`) reads the files a second
-time and copies each line, byte for byte, to the side the plan gives it.
+time, copies each line, byte for byte, to the side the plan gives it, and commits the pair
+(and its manifest) as one directory.
 
 How a side is chosen:
 

@@ -33,6 +33,8 @@ class SplitPlan:
     sides: tuple[np.ndarray, ...] = field(repr=False)
     # (size, mtime_ns) per file at planning time, to catch files changed before writing.
     fingerprints: tuple[tuple[int, int], ...] = field(repr=False)
+    # The reader's line cap the plan was made with: writing must cut the files the same way.
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def side(self, file_index: int, line_number: int) -> Side | None:
         """The side of a line (None: blank, invalid or a dropped duplicate); line_number is 1-based."""
@@ -179,7 +181,7 @@ def plan_split(
         dedup=dedup,
     )
     return SplitPlan(files=tuple(str(p) for p in paths), summary=summary, sides=sides,
-                     fingerprints=fingerprints)
+                     fingerprints=fingerprints, max_line_bytes=max_line_bytes)
 
 
 def _test_clusters(keys: np.ndarray, sizes: np.ndarray, target: int, seed: int) -> np.ndarray:

@@ -50,6 +50,12 @@ def test_packed_sources_and_existing_targets_are_refused(conversations_output, e
         export_hf(packed, tmp_path / "hf")
     again = CliRunner().invoke(main, ["export", str(conversations_output), "--to", "hf", "-o", str(exported)])
     assert again.exit_code == 1 and "--overwrite" in again.output
+    replaced = tmp_path / "replaced"
+    export_hf(conversations_output, replaced)
+    again = CliRunner().invoke(main, ["export", str(conversations_output), "--to", "hf", "-o", str(replaced),
+                                      "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((replaced / "manifest.json").read_text())["splits"]["train"]["rows"] == 128
 
 
 def test_trl_sft_trainer_runs_a_step_on_the_export_as_it_is(exported, tmp_path):

@@ -122,6 +122,13 @@ def test_packing_refuses_packed_sources_existing_targets_and_itself(conversation
         pack_output(conversations_output, conversations_output, 1024, overwrite=True)
 
 
+def test_an_existing_packed_output_is_replaced_with_overwrite(conversations_output, tmp_path):
+    out = pack_output(conversations_output, tmp_path / "packed", 1024).out_dir
+    result = pack_output(conversations_output, out, 4096, overwrite=True)
+    assert result.out_dir == out and json.loads((out / "manifest.json").read_text())["pack"]["max_tokens"] == 4096
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["packed"]
+
+
 def test_render_pack_equals_pack_of_the_render(data_files, tmp_path):
     runner = CliRunner()
     source = str(data_files["edge_cases"])

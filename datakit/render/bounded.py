@@ -1,0 +1,57 @@
+"""Keep-first-N rendering of a huge last message: encode only the prefix that can survive.
+
+With `--truncation right`, only a conversation's first `max_length` tokens are kept, yet the
+whole text would be rendered and encoded (a 50-million-character answer: over a gigabyte).
+When the last message of a plain chat on a built-in template (`native`) is longer than those
+tokens can span, it is cut at a *safe boundary*: a space after a letter. The split regexes
+of the bundled tokenizers (GPT-4 style: letter runs, digits, punctuation, whitespace) end a
+pre-token at such a space, and none looks behind, so the pre-tokens, and hence the tokens,
+before the boundary are those of the whole text, and the text after it encodes on its own to
+the tokens the whole text has there. NFC (Qwen) composes nothing across a space either.
+
+The rendered prefix gives the row; the rest is only counted, a chunk at a time (cut at safe
+boundaries again), so the truncation statistics stay exact. The tokens of the prefix span at
+most `token_bytes.max()` bytes each, so cutting at `keep_tokens * max_token_bytes` characters
+or later keeps every token the row needs. tests/test_render_bounded.py checks rows and counts
+against the whole render.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+CHUNK_CHARS = 1 << 20  # the rest is counted in pieces about this long
+
+
+class Tail(NamedTuple):
+    """What was cut off a message: content[start:end] (`end`: after the template's own
+    stripping), and whether its tokens are trainable."""
+
+    content: str
+    start: int
+    end: int
+    trainable: bool
+
+
+def safe_boundary(text: str, at: int, end: int) -> int | None:
+    """The first position p in [at, end) with a space at p after a letter, or None."""
+    p = text.find(" ", max(at, 1), end)
+    while p >= 0:
+        if text[p - 1].isalpha():
+            return p
+        p = text.find(" ", p + 1, end)
+    return None
+
+
+def count_tokens(tail: Tail, encode_count: Callable[[list[str]], int]) -> int:
+    """Tokens of content[start:end] as the whole text has them, counted a batch of chunks at a time."""
+    chunks, total, start = [], 0, tail.start
+    while start < tail.end:
+        cut = safe_boundary(tail.content, start + CHUNK_CHARS, tail.end) if tail.end - start > CHUNK_CHARS else None
+        stop = tail.end if cut is None else cut
+        chunks.append(tail.content[start:stop])
+        start = stop
+        if len(chunks) == 8 or start >= tail.end:
+            total += encode_count(chunks)
+            chunks = []
+    return total

@@ -1,0 +1,78 @@
+"""A huge last message under `right` truncation: only its prefix is encoded, rows and counts
+are those of the whole render (`render.bounded`)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from conftest import DATA_FILES, data_rows, renderer
+
+from datakit.convert import Limits, convert
+from datakit.read import Record
+from datakit.render.bounded import CHUNK_CHARS, Tail, count_tokens, safe_boundary
+from datakit.truncate import Policy
+
+
+def corpus_text(chars: int, seed: int) -> str:
+    """Text of the vendored data (code, markdown, CJK, marks, odd spaces), shuffled, to length."""
+    pieces = [m["content"] for name in DATA_FILES for row in data_rows(name)
+              for m in row.get("messages", []) if isinstance(m, dict) and isinstance(m.get("content"), str)]
+    pieces = [p for p in pieces if "<|" not in p and "</think>" not in p]
+    rng = random.Random(seed)
+    out, size = [], 0
+    while size < chars:
+        piece = rng.choice(pieces)
+        out.append(piece)
+        size += len(piece) + 1
+    return " ".join(out)[:chars] + "  \n"
+
+
+@pytest.mark.parametrize("template", ["llama3", "qwen3"])
+def test_the_tail_is_counted_to_the_tokens_the_whole_text_has(template):
+    r = renderer(template)
+    text = corpus_text(3 * CHUNK_CHARS, seed=1)
+    cut = safe_boundary(text, 1000, len(text))
+    tail = Tail(text, cut, len(text), True)
+    whole = r.tokenizer.encode_whole([text]).bounds[-1]
+    head = r.tokenizer.encode_whole([text[:cut]]).bounds[-1]
+    assert count_tokens(tail, lambda texts: int(r.tokenizer.encode_whole(texts).bounds[-1])) == whole - head
+
+
+@pytest.mark.parametrize("role", ["assistant", "user"])
+@pytest.mark.parametrize("template", ["llama3", "qwen3"])
+def test_a_huge_last_message_gives_the_row_and_counts_of_the_whole_render(template, role):
+    r = renderer(template)
+    max_length = 2000
+    content = corpus_text(max_length * int(r.tokenizer.token_bytes.max()) + 2 * CHUNK_CHARS, seed=2)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say it all."},
+                {"role": "assistant", "content": "Sure."}, {"role": role, "content": content}]
+    record = Record(0, 1, None, {"messages": messages})
+    whole = r.render({"messages": messages})
+    kept = r.render_batch([r.conversation({"messages": messages})], keep_tokens=max_length)[0]
+    assert kept.tail_tokens > 0 and len(kept.tokens) + kept.tail_tokens == len(whole.tokens)
+    assert kept.tail_trainable == (kept.tail_tokens if role == "assistant" else 0)
+    assert np.count_nonzero(kept.weights) + kept.tail_trainable == np.count_nonzero(whole.weights)
+    [row] = convert([record], ["train"], r.parser, r, Limits(max_length, Policy.RIGHT))
+    np.testing.assert_array_equal(row.tokens, whole.tokens[:max_length])
+    np.testing.assert_array_equal(row.weights, whole.weights[:max_length])
+    assert row.truncation.original_length == len(whole.tokens)
+    assert row.truncation.trainable_before == int(np.count_nonzero(whole.weights[1:]))
+    assert row.truncation.lost_final_end_of_turn == (role == "assistant")
+
+
+def test_what_bounded_does_not_cover_is_rendered_whole():
+    r = renderer("llama3")
+    long = corpus_text(100 * int(r.tokenizer.token_bytes.max()) + 2 * CHUNK_CHARS, seed=3)
+    cases = [
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": long + " <|eot_id|>"}],  # escaped text
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a" * len(long)}],  # no safe boundary
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": long, "name": "bot"}],  # not plain
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "short"}],
+    ]
+    for messages in cases:
+        [kept] = r.render_batch([r.conversation({"messages": messages})], keep_tokens=100)
+        assert kept.tail_tokens == 0
+        np.testing.assert_array_equal(kept.tokens, r.render({"messages": messages}).tokens)
