@@ -45,11 +45,18 @@ class WholeTextEncoder:
 
         self._fast = fastokens.Tokenizer.from_json_str(definition)
 
+    def wait(self) -> None:
+        """Return once the encoder is loaded. Until its first `encode` it runs no thread, so a
+        process may fork then and its children share it."""
+        if self._loading is None:
+            self._tokenizer()
+            return
+        self._loading.join()
+        if self._fast is None:
+            raise RuntimeError("fastokens could not load the tokenizer (its error is above)")
+
     def encode(self, texts: list[str]) -> FlatIds:
-        if self._loading is not None:
-            self._loading.join()
-            if self._fast is None:
-                raise RuntimeError("fastokens could not load the tokenizer (its error is above)")
+        self.wait()
         if self._fast is not None:
             ids, bounds = self._fast.encode_batch_flat(texts, add_special_tokens=False)
             # Ids fit in 31 bits, so the uint32 buffer is read as int32 in place.

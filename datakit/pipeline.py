@@ -142,6 +142,10 @@ class BatchWorker:
         self.parser = record_parser(options, self.template.roles)
         self.limits = Limits(options.max_length, Policy(options.truncation))
 
+    def ready(self) -> None:
+        """Return once the tokenizer is loaded, so that worker processes forked now share it."""
+        self.renderer.ready()
+
     def describe(self) -> dict[str, Any]:
         tokenizer = self.renderer.tokenizer
         return {
@@ -231,26 +235,24 @@ def _render_locally(paths: list[Path], files: list[str], out_dir: Path, options:
                     overwrite: bool) -> tuple[dict, dict]:
     """Render on worker processes of this machine (`workers`)."""
     try:
-        executor = workers.start(BatchWorker, (options, files), workers.worker_count(options.workers),
-                                 (TemplateError, TokenizerError))
-    except workers.WorkerError as exc:  # inline: the one worker could not load its template or tokenizer
+        pool = workers.Workers(BatchWorker, (options, files), workers.worker_count(options.workers),
+                               (TemplateError, TokenizerError))
+    except workers.WorkerError as exc:  # the template or tokenizer could not load
         raise PipelineError(str(exc)) from None
     try:
-        description = executor.submit(workers.call, "describe").result()  # before the input is read
         side_of = _split_sides(paths, options)
         batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
-        window = 2 * workers.worker_count(options.workers)
-        result = _write_output(lambda writer: workers.ordered(executor, "process", batches, window), counts,
-                               paths, files, out_dir, options, description, progress, overwrite)
+        result = _write_output(lambda writer: pool.ordered("process", batches, 2 * pool.count), counts,
+                               paths, files, out_dir, options, pool.worker.describe(), progress, overwrite)
     except BaseException as exc:
-        workers.stop(executor)  # at once: after an error or Ctrl-C no record is worth finishing
+        pool.stop()  # at once: after an error or Ctrl-C no record is worth finishing
         if isinstance(exc, workers.WorkerError):
             raise PipelineError(str(exc)) from None
         if isinstance(exc, BrokenProcessPool):
             raise PipelineError("a worker process stopped unexpectedly (its own message, if any, is above; "
                                 "else it was killed, e.g. out of memory); nothing was written") from None
         raise
-    executor.shutdown()
+    pool.shutdown()
     return result
 
 

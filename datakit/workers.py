@@ -1,33 +1,44 @@
-"""Worker processes for a job: each holds one object made once (`factory(*args)`), and the job
-calls that object's methods a task at a time, getting the results back in submission order.
+"""Worker processes for a job: each holds one object (`factory(*args)`), and the job calls that
+object's methods a task at a time, getting the results back in submission order.
 
-`start` gives an Executor: inline for one worker (this process: no pickling, and the tokenizer
-may use threads), else a spawn pool of at most the usable cores (`cores`). The pool's processes
-all start at once with Ctrl-C ignored, which they inherit across exec, so a Ctrl-C pressed at
-the terminal never reaches them, not even while they import; they die with their parent
-(PR_SET_PDEATHSIG). An object a process could not make (a template or tokenizer it could not
-load) is a `WorkerError` with its message from every task, not a broken pool. `stop` kills the
-processes at once, so that a Ctrl-C does not wait for the records they are on.
+`Workers` makes the object once, in this process, so that a template or tokenizer that cannot
+load fails here with its message. A job of one task, or of one worker, runs on that object here
+(no pickling, and the tokenizer may use threads). Otherwise the first two tasks start at most
+`count` processes: on Linux they are forked from this process once the object is `ready()`, so
+they share the loaded tokenizer and start in milliseconds; elsewhere they are spawned and each
+makes its own. The processes ignore Ctrl-C (set before they start, so a Ctrl-C pressed at the
+terminal never reaches them) and die with their parent (PR_SET_PDEATHSIG). `stop` kills them at
+once, so that a Ctrl-C does not wait for the records they are on.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from itertools import chain, islice
 from multiprocessing import get_context
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from .cores import usable_cores
+
+# Forking a process that has loaded its tokenizer shares it; elsewhere fork is not safe.
+_START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 class WorkerError(RuntimeError):
     """A worker could not make its object; the message says why (one line)."""
 
 
-# The object of this worker process, made by the pool's initializer (or why it could not be).
+class WorkerObject(Protocol):
+    def ready(self) -> None:
+        """Return once the object is whole and runs no thread of its own (it may be forked)."""
+
+
+# The object of this worker process (or why a spawned process could not make it).
 _worker: Any = None
 _error: str | None = None
 
@@ -38,24 +49,60 @@ def worker_count(requested: int | None) -> int:
     return usable if requested is None else max(1, min(requested, usable))
 
 
-def start(factory: Callable[..., Any], args: Sequence[Any], count: int,
-          errors: tuple[type[BaseException], ...]) -> Executor:
+class Workers:
     """`count` workers each holding `factory(*args)`; an exception of `errors` raised by the
     factory becomes a WorkerError."""
-    if count <= 1:
-        return _InlineExecutor(_make(factory, args, errors))
-    os.environ.setdefault("RAYON_NUM_THREADS", "1")  # each process tokenizes on one thread
-    pool = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_init_process,
-                               initargs=(factory, tuple(args), errors, os.getpid()))
-    try:
+
+    def __init__(self, factory: Callable[..., WorkerObject], args: Sequence[Any], count: int,
+                 errors: tuple[type[BaseException], ...]):
+        self.worker = _make(factory, args, errors)
+        self.count = count
+        self._spawn_args = (factory, tuple(args), errors)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def ordered(self, method: str, tasks: Iterable[tuple], window: int) -> Iterator[Any]:
+        """`method(*task)` for each task, in submission order, with at most `window` in flight."""
+        tasks = iter(tasks)
+        head = list(islice(tasks, 2))
+        if self.count <= 1 or len(head) < 2:
+            for task in chain(head, tasks):
+                yield getattr(self.worker, method)(*task)
+            return
+        pool = self._start()
+        pending: deque[Future] = deque()
+        for task in chain(head, tasks):
+            pending.append(pool.submit(call, method, *task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def stop(self) -> None:
+        """Kill the worker processes now."""
+        if self._pool is not None:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.kill()
+            self._pool.shutdown(cancel_futures=True)
+
+    def shutdown(self) -> None:
+        """Let the worker processes end (their tasks are done)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def _start(self) -> ProcessPoolExecutor:
+        os.environ.setdefault("RAYON_NUM_THREADS", "1")  # each process tokenizes on one thread
+        if _START_METHOD == "fork":
+            self.worker.ready()
+            initializer, initargs = _adopt, (self.worker, os.getpid())
+        else:
+            initializer, initargs = _init_process, (*self._spawn_args, os.getpid())
+        self._pool = ProcessPoolExecutor(self.count, mp_context=get_context(_START_METHOD),
+                                         initializer=initializer, initargs=initargs)
         # One task per process starts them all now (spawn starts one per submit while none is idle).
         with _sigint_ignored():
-            for _ in range(count):
-                pool.submit(_started)
-    except BaseException:
-        stop(pool)
-        raise
-    return pool
+            for _ in range(self.count):
+                self._pool.submit(_started)
+        return self._pool
 
 
 def call(method: str, *args: Any) -> Any:
@@ -69,24 +116,6 @@ def _started() -> None:
     """The task that starts a process: its initializer runs first."""
 
 
-def ordered(executor: Executor, method: str, tasks: Iterable[tuple], window: int) -> Iterator[Any]:
-    """`method(*task)` for each task, in submission order, with at most `window` in flight."""
-    pending: deque[Future] = deque()
-    for task in tasks:
-        pending.append(executor.submit(call, method, *task))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-def stop(executor: Executor) -> None:
-    """Kill the worker processes now and shut the executor down."""
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        process.kill()
-    executor.shutdown(cancel_futures=True)
-
-
 def _make(factory: Callable[..., Any], args: Sequence[Any], errors: tuple[type[BaseException], ...]) -> Any:
     try:
         return factory(*args)
@@ -96,8 +125,17 @@ def _make(factory: Callable[..., Any], args: Sequence[Any], errors: tuple[type[B
         raise WorkerError(f"a worker could not start: {type(exc).__name__}: {exc}") from None
 
 
+def _adopt(worker: Any, parent: int) -> None:
+    """Initializer of a forked process: the object came with the fork."""
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already so since the fork; Ctrl-C is the parent's
+    _worker = worker
+    _die_with_parent(parent)
+
+
 def _init_process(factory: Callable[..., Any], args: Sequence[Any], errors: tuple[type[BaseException], ...],
                   parent: int) -> None:
+    """Initializer of a spawned process: it makes its own object."""
     global _worker, _error
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to answer
     _die_with_parent(parent)
@@ -126,16 +164,3 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-class _InlineExecutor(Executor):
-    """Runs tasks in this process: `fn` is always `call`, on this process's one worker object."""
-
-    def __init__(self, worker: Any):
-        self.worker = worker
-
-    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
-        method, *rest = args
-        future: Future = Future()
-        future.set_result(getattr(self.worker, method)(*rest))
-        return future

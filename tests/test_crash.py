@@ -504,14 +504,17 @@ def test_a_second_render_into_the_same_output_is_refused_while_the_first_writes(
     assert stray_files(out) == []
 
 
-def _spawned_workers(pid: int) -> list[int]:
+def _worker_processes(pid: int) -> list[int]:
+    """The render's worker processes: forked (the parent's command line) or spawned."""
+    own = Path(f"/proc/{pid}/cmdline").read_bytes()
     workers = []
     for kid in _children(pid):
         try:
-            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
-                workers.append(kid)
+            command = Path(f"/proc/{kid}/cmdline").read_bytes()
         except OSError:
-            pass
+            continue
+        if command == own or b"spawn_main" in command:
+            workers.append(kid)
     return workers
 
 
@@ -530,7 +533,7 @@ def test_worker_processes_die_with_a_killed_parent(tmp_path, corpus):
     workers: list[int] = []
     try:
         started = _wait_for(lambda: proc.poll() is not None
-                            or (_staging(out) is not None and len(_spawned_workers(proc.pid)) >= 2), 60)
+                            or (_staging(out) is not None and len(_worker_processes(proc.pid)) >= 2), 60)
         assert started and proc.poll() is None, "the render ended before its workers could be seen"
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)

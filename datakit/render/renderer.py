@@ -78,6 +78,10 @@ class Renderer:
         self._max_token_bytes = 0 if tokenizer.token_bytes is None else int(tokenizer.token_bytes.max())
         self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, tokenizer.needs_normalizing)
 
+    def ready(self) -> None:
+        """Return once the tokenizer's encoder is loaded (`encoder.WholeTextEncoder.wait`)."""
+        self.tokenizer.whole.wait()
+
     def render(self, conversation: Renderable) -> Rendered:
         """Render one conversation; raises RenderError."""
         result = self.render_batch([conversation])[0]
