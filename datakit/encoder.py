@@ -19,6 +19,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 from tokenizers import Tokenizer
 
+from .heap import release_free_memory
+
 
 class FlatIds(NamedTuple):
     """The ids of many texts, one after another: text i is `ids[bounds[i]:bounds[i + 1]]`."""
@@ -44,6 +46,7 @@ class WholeTextEncoder:
         import fastokens
 
         self._fast = fastokens.Tokenizer.from_json_str(definition)
+        release_free_memory()  # what building it, and parsing tokenizer.json before, left behind
 
     def wait(self) -> None:
         """Return once the encoder is loaded. Until its first `encode` it runs no thread, so a

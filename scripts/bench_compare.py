@@ -138,7 +138,8 @@ def summarize(row: dict[str, Any]) -> dict[str, Any]:
     row["c_cpu_others_s"] = median([r["cpu_others_s"] for r in c_runs])
     row["c_cpu_s"] = median([r["cpu_main_s"] + r["cpu_others_s"] for r in c_runs])
     row["max_loadavg"] = max(r["loadavg_1min_after"] for r in c_runs)
-    for key in ("peak_rss_main_mib", "peak_rss_max_worker_mib", "peak_rss_tree_sum_sampled_mib"):
+    for key in ("peak_rss_main_mib", "peak_rss_max_worker_mib", "peak_rss_tree_sum_sampled_mib",
+                "peak_pss_tree_sum_sampled_mib"):
         row[key] = max(r[key] for r in c_runs)
     row["c_over_a"] = row["c_mtok_s"] / row["a_mtok_s"]
     row["cpu_c_over_a"] = row["a_cpu_s"] / row["c_cpu_s"]  # tokens per CPU-second, same tokens
@@ -166,7 +167,7 @@ def print_compare(results: dict[str, dict[str, Any]], args: argparse.Namespace) 
               "run(s); M tok/s (wall clock) of the same rendered text")
         head = (f"{'template':<9}{'tokens':>12}{'tok/conv':>9}{'(a) tiktoken':>13}{'tokenizers':>11}{'fastokens':>10}"
                 f"{'(b) HF':>8}{'(c) e2e':>9}{'(c) r_f':>9}{'c/a':>7}{'c/b':>7}{'c/a cpu':>9}{'c/b cpu':>9}"
-                f"{'RSS main':>10}{'RSS wrk':>9}{'RSS tree':>10}")
+                f"{'RSS main':>10}{'RSS wrk':>9}{'RSS tree':>10}{'PSS tree':>10}")
         print_head(head)
         for name, r in rows.items():
             rates = {n.split()[0]: e["mtok_s"] for n, e in r["encoders"].items()}
@@ -176,7 +177,8 @@ def print_compare(results: dict[str, dict[str, Any]], args: argparse.Namespace) 
             print(f"{name:<9}{r['tokens']:>12,}{r['tokens_per_conversation']:>9.0f}{r['a_mtok_s']:>13.2f}"
                   f"{other[0]:>11}{other[1]:>10}{b:>8}{r['c_mtok_s']:>9.2f}{r['c_render_files_mtok_s']:>9.2f}"
                   f"{r['c_over_a']:>6.2f}x{cb:>7}{r['cpu_c_over_a']:>8.2f}x{cpu_cb:>9}{r['peak_rss_main_mib']:>7.0f}MiB"
-                  f"{r['peak_rss_max_worker_mib']:>6.0f}MiB{r['peak_rss_tree_sum_sampled_mib']:>7.0f}MiB")
+                  f"{r['peak_rss_max_worker_mib']:>6.0f}MiB{r['peak_rss_tree_sum_sampled_mib']:>7.0f}MiB"
+                  f"{r['peak_pss_tree_sum_sampled_mib']:>7.0f}MiB")
         print()
         for name, r in rows.items():
             print_details(name, r)

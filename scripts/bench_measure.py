@@ -92,6 +92,7 @@ def run_datakit(corpus: Path, template: str, workers: int | None, out_dir: Path,
         "peak_rss_main_mib": _mib(max(main_hwm, report["hwm_self_kib"])),
         "peak_rss_max_worker_mib": _mib(max([0, *others])),  # sampled VmHWM of main's descendants
         "peak_rss_tree_sum_sampled_mib": _mib(launch["peak_sum_kib"]),
+        "peak_pss_tree_sum_sampled_mib": _mib(launch["peak_pss_kib"]),
         "peak_rss_tree_max_wait4_mib": _mib(launch["maxrss_tree_max_kib"]),
         "peak_hwm_sampled_mib": sorted((_mib(v) for v in launch["hwm_kib"]), reverse=True),
         "processes": launch["max_procs"],

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 CHUNK_CHARS = 1 << 20  # the rest is counted in pieces about this long
+CHUNKS_PER_CALL = 2  # as many as the encoder's threads: more only holds more memory at once
 
 
 class Tail(NamedTuple):
@@ -51,7 +52,7 @@ def count_tokens(tail: Tail, encode_count: Callable[[list[str]], int]) -> int:
         stop = tail.end if cut is None else cut
         chunks.append(tail.content[start:stop])
         start = stop
-        if len(chunks) == 8 or start >= tail.end:
+        if len(chunks) == CHUNKS_PER_CALL or start >= tail.end:
             total += encode_count(chunks)
             chunks = []
     return total
