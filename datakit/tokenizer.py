@@ -68,6 +68,7 @@ class TokenizerBundle:
     token_bytes: np.ndarray | None = field(default=None, repr=False)
     normalizes_nfc: bool = False
     bundled: bool = False  # shipped in the package: fastokens is checked on these (`encoder`)
+    started_encoder: WholeTextEncoder | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def full(self) -> Tokenizer:
@@ -75,7 +76,7 @@ class TokenizerBundle:
 
     @cached_property
     def whole(self) -> WholeTextEncoder:
-        return WholeTextEncoder(self.full_json, lambda: self.full, allow_fastokens=self.bundled)
+        return self.started_encoder or WholeTextEncoder(self.full_json, lambda: self.full, allow_fastokens=False)
 
     @property
     def encoder_name(self) -> str:
@@ -119,35 +120,36 @@ def bundle_from_json(
     eos_token: str | None = None,
     bundled: bool = False,
 ) -> TokenizerBundle:
-    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`."""
-    spec = _without(json.loads(definition), drop)
+    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`.
+
+    A bundled tokenizer's encoder starts loading (on a thread) before the rest of the file is
+    parsed here: the load is the longest step of a render's start."""
+    full_json = _definition_without(definition, drop) if drop else definition
+    encoder = WholeTextEncoder(full_json, lambda: bundle.full, allow_fastokens=True) if bundled else None
+    spec = json.loads(full_json)
     control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
     digest = hashlib.sha256(definition.encode())
     digest.update(json.dumps(sorted(drop)).encode())
-    return TokenizerBundle(
+    bundle = TokenizerBundle(
         name=name,
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        full_json=_definition_without(definition, spec["added_tokens"]) if drop else definition,
+        full_json=full_json,
         bundled=bundled,
         control_tokens=control,
         fingerprint="sha256:" + digest.hexdigest(),
         bos_token=bos_token,
         eos_token=eos_token,
+        started_encoder=encoder,
     )
+    return bundle
 
 
-def _without(spec: dict, drop: tuple[str, ...]) -> dict:
-    if drop:
-        spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
-    return spec
-
-
-def _definition_without(definition: str, added_tokens: list[dict]) -> str:
-    """`definition` with its added tokens replaced by `added_tokens`.
+def _definition_without(definition: str, drop: tuple[str, ...]) -> str:
+    """`definition` without the added tokens in `drop`.
 
     Splices the one array instead of re-serializing the whole file (megabytes of vocab and
-    merges; this runs in every worker), unless the array cannot be found unambiguously.
+    merges), unless the array cannot be found unambiguously.
     """
     key = '"added_tokens":'
     at = definition.find(key)
@@ -156,13 +158,14 @@ def _definition_without(definition: str, added_tokens: list[dict]) -> str:
         while definition[start] in " \t\r\n":
             start += 1
         try:
-            _, end = json.JSONDecoder().raw_decode(definition, start)
+            added, end = json.JSONDecoder().raw_decode(definition, start)
         except json.JSONDecodeError:
             pass
         else:
-            return definition[:start] + json.dumps(added_tokens, ensure_ascii=False) + definition[end:]
+            kept = [t for t in added if t["content"] not in drop]
+            return definition[:start] + json.dumps(kept, ensure_ascii=False) + definition[end:]
     spec = json.loads(definition)
-    spec["added_tokens"] = added_tokens
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
     return json.dumps(spec, ensure_ascii=False)
 
 
