@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Sequence
 
-import numpy as np
 
 from .outcome import Invalid, Outcome, Reason, Reject, Row, Side
 from .read import Conversation, Record, RecordParser
@@ -106,7 +105,7 @@ def _fit(record: Record, side: Side, conversation: Conversation, result, rendere
     example = None if turn < 0 else turn
     if isinstance(result, RenderError):
         return Reject(*where, result.reason, result.detail, turn=example)
-    if not np.any(result.weights[1:]):
+    if not result.weights[1:].any():
         return Reject(*where, Reason.NO_TRAINABLE_TOKENS, "no assistant token to learn from", turn=example)
     def render_shorter(messages: list[dict]) -> Rendered:
         return renderer.render(dataclasses.replace(conversation, messages=messages))
@@ -120,7 +119,7 @@ def _fit(record: Record, side: Side, conversation: Conversation, result, rendere
     if kept is None:
         return Reject(*where, Reason.TOO_LONG, f"{truncation.original_length} tokens > --max-length "
                       f"{limits.max_length}", side, truncation, example)
-    if len(kept.tokens) < 2 or not np.any(kept.weights[1:]):
+    if kept is not result and (len(kept.tokens) < 2 or not kept.weights[1:].any()):
         return Reject(*where, Reason.NO_TRAINABLE_TOKENS_AFTER_TRUNCATION,
                       f"{truncation.original_length} tokens cut to {limits.max_length} left nothing to learn",
                       side, truncation, example)

@@ -19,3 +19,18 @@ def release_free_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         pass
+
+
+class PeriodicRelease:
+    """`release_free_memory` every `every`-th `tick`: a process that handles batch after batch
+    keeps its heap from fragmenting up, at a cost (a millisecond or two each time) that stays
+    far below a batch's work."""
+
+    def __init__(self, every: int = 64):
+        self.every = every
+        self._ticks = 0
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % self.every == 0:
+            release_free_memory()

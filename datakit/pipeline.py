@@ -29,6 +29,7 @@ from . import __version__, workers
 from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
 from .gate import DEFAULT_MAX_REJECT_RATIO, LowYield, check_yield
+from .heap import PeriodicRelease
 from .outcome import Reject, Row, Side
 from .read import (
     DEFAULT_MAX_LINE_BYTES, STDIN, Form, ReadCounts, ReadError, Record, RecordParser, check_inputs, read_records,
@@ -141,6 +142,7 @@ class BatchWorker:
         self.template = self.renderer.template
         self.parser = record_parser(options, self.template.roles)
         self.limits = Limits(options.max_length, Policy(options.truncation))
+        self._heap = PeriodicRelease()
 
     def ready(self) -> None:
         """Return once the tokenizer is loaded, so that worker processes forked now share it."""
@@ -170,6 +172,7 @@ class BatchWorker:
                 result.rejects.append(outcome)
         result.tables = {side: rows_to_table(rows, self.files) for side, rows in by_side.items()}
         result.row_keys = {side: [(row.source, row.line) for row in rows] for side, rows in by_side.items()}
+        self._heap.tick()
         return result
 
 
@@ -265,8 +268,10 @@ def _write_output(results: Callable[[OutputWriter], Iterable[BatchResult]], coun
     splits = [str(side) for side in (Side if options.splitting else [Side.TRAIN])]
     writer = OutputWriter(out_dir, splits, options.shard_bytes, overwrite=overwrite)
     stats = StatsCollector(files, splits)
+    heap = PeriodicRelease()
     try:
         for result in results(writer):
+            heap.tick()
             if result.error:
                 raise PipelineError(result.error)
             for side, table in result.tables.items():
