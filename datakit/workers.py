@@ -3,10 +3,11 @@ object's methods a task at a time, getting the results back in submission order.
 
 `Workers` makes the object once, in this process, so that a template or tokenizer that cannot
 load fails here with its message. A job of one task, or of one worker, runs on that object here
-(no pickling, and the tokenizer may use threads). Otherwise the first two tasks start at most
-`count` processes: on Linux they are forked from this process once the object is `ready()`, so
-they share the loaded tokenizer and start in milliseconds; elsewhere they are spawned and each
-makes its own. The processes ignore Ctrl-C (set before they start, so a Ctrl-C pressed at the
+(no pickling, and the tokenizer may use threads). Otherwise at most `count` processes start: on
+Linux they are forked from this process once the object is `ready()`, so they share the loaded
+tokenizer and start in milliseconds; elsewhere they are spawned and each makes its own. While
+the tokenizer loads (a second or more, on one core), this process prepares the first tasks, the
+half that needs no tokenizer, and finishes them itself after the fork. The processes ignore Ctrl-C (set before they start, so a Ctrl-C pressed at the
 terminal never reaches them) and die with their parent (PR_SET_PDEATHSIG). `stop` kills them at
 once, so that a Ctrl-C does not wait for the records they are on.
 """
@@ -34,8 +35,22 @@ class WorkerError(RuntimeError):
 
 
 class WorkerObject(Protocol):
+    """What a job's object does: tasks in two halves, the first needing no tokenizer."""
+
+    def loaded(self) -> bool:
+        """Whether its tokenizer has loaded (without waiting)."""
+
     def ready(self) -> None:
-        """Return once the object is whole and runs no thread of its own (it may be forked)."""
+        """Return once it is loaded and runs no thread of its own (it may be forked)."""
+
+    def prepare(self, *task: Any) -> Any:
+        """The first half of a task, which needs no tokenizer."""
+
+    def finish(self, prepared: Any) -> Any:
+        """The second half."""
+
+    def process(self, *task: Any) -> Any:
+        """A whole task: `finish(prepare(*task))`."""
 
 
 # The object of this worker process (or why a spawned process could not make it).
@@ -60,18 +75,36 @@ class Workers:
         self._spawn_args = (factory, tuple(args), errors)
         self._pool: ProcessPoolExecutor | None = None
 
-    def ordered(self, method: str, tasks: Iterable[tuple], window: int) -> Iterator[Any]:
-        """`method(*task)` for each task, in submission order, with at most `window` in flight."""
+    def ordered(self, tasks: Iterable[tuple], window: int) -> Iterator[Any]:
+        """`process(*task)` for each task, in submission order, with at most `window` in flight.
+
+        While the tokenizer loads, this process prepares the first tasks (up to 8 a worker),
+        and finishes them itself once the workers have started on the next ones."""
         tasks = iter(tasks)
-        head = list(islice(tasks, 2))
-        if self.count <= 1 or len(head) < 2:
+        early = []
+        while self.count > 1 and len(early) < 8 * self.count and not self.worker.loaded():
+            task = next(tasks, None)
+            if task is None:
+                break
+            early.append(self.worker.prepare(*task))
+        head = list(islice(tasks, 2 - min(len(early), 1)))
+        if self.count <= 1 or not head or len(early) + len(head) < 2:
+            for prepared in early:
+                yield self.worker.finish(prepared)
             for task in chain(head, tasks):
-                yield getattr(self.worker, method)(*task)
+                yield self.worker.process(*task)
             return
         pool = self._start()
+        rest = chain(head, tasks)
         pending: deque[Future] = deque()
-        for task in chain(head, tasks):
-            pending.append(pool.submit(call, method, *task))
+        early.reverse()
+        while early:
+            # The workers go on with later tasks while this process finishes its own.
+            for task in islice(rest, max(0, window + len(early) - len(pending))):
+                pending.append(pool.submit(call, "process", *task))
+            yield self.worker.finish(early.pop())
+        for task in rest:
+            pending.append(pool.submit(call, "process", *task))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:

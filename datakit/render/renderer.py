@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Sequence
 
@@ -44,6 +45,18 @@ class RenderError(Invalid):
 
 
 Renderable = Conversation | list | dict  # a parsed conversation, a list of messages, or a record
+
+
+@dataclass
+class PreparedBatch:
+    """Conversations rendered to text, not yet encoded (`Renderer.prepare_batch`)."""
+
+    results: list[Rendered | RenderError | None]  # the errors so far, by position
+    marked: dict[int, tuple[str, list[float] | None]] = field(default_factory=dict)  # text, span weights
+    dropped: dict[int, int] = field(default_factory=dict)  # reasoning the template left out
+    whole: list[tuple[int, ByteLayout]] = field(default_factory=list)  # encoded whole
+    in_pieces: list[int] = field(default_factory=list)  # encoded in pieces
+    tails: dict[int, Tail] = field(default_factory=dict)  # cut off a huge last message (`bounded`)
 
 
 class Renderer:
@@ -78,6 +91,10 @@ class Renderer:
         self._max_token_bytes = 0 if tokenizer.token_bytes is None else int(tokenizer.token_bytes.max())
         self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, tokenizer.needs_normalizing)
 
+    def loaded(self) -> bool:
+        """Whether the tokenizer's encoder has loaded (without waiting for it)."""
+        return self.tokenizer.whole.loaded
+
     def ready(self) -> None:
         """Return once the tokenizer's encoder is loaded (`encoder.WholeTextEncoder.wait`)."""
         self.tokenizer.whole.wait()
@@ -109,40 +126,44 @@ class Renderer:
                      keep_tokens: int | None = None) -> list[Rendered | RenderError]:
         """Render many conversations, tokenizing all their text in one batch call. With
         `keep_tokens`, only the first that many tokens of a row need to be exact (`bounded`)."""
-        results: list[Rendered | RenderError | None] = [None] * len(conversations)
-        marked: dict[int, tuple[str, list[float] | None]] = {}
-        dropped: dict[int, int] = {}
-        whole: list[tuple[int, ByteLayout]] = []
-        in_pieces: list[int] = []
-        tails: dict[int, Tail] = {}
+        return self.encode_batch(self.prepare_batch(conversations, keep_tokens))
+
+    def prepare_batch(self, conversations: Sequence[Renderable], keep_tokens: int | None = None) -> PreparedBatch:
+        """The first half of `render_batch`, which needs no encoder: the templates' texts."""
+        batch = PreparedBatch([None] * len(conversations))
         for i, item in enumerate(conversations):
             try:
                 conversation = self.conversation(item)
                 if keep_tokens is not None:
                     conversation, tail = self._cut_last_message(conversation, keep_tokens)
                     if tail is not None:
-                        tails[i] = tail
-                text, span_flags, escaped, dropped[i] = self._render_marked(conversation)
+                        batch.tails[i] = tail
+                text, span_flags, escaped, batch.dropped[i] = self._render_marked(conversation)
                 layout = None if escaped else self._whole_layout(text, span_flags)
                 if layout is None:
                     text = self._checked(text)
             except RenderError as exc:
-                results[i] = exc
+                batch.results[i] = exc
                 continue
-            marked[i] = text, span_flags
+            batch.marked[i] = text, span_flags
             if layout is None:
-                in_pieces.append(i)
+                batch.in_pieces.append(i)
             else:
-                whole.append((i, layout))
-        if whole:
-            texts = [t for _, layout in whole for t in layout.texts]
+                batch.whole.append((i, layout))
+        return batch
+
+    def encode_batch(self, batch: PreparedBatch) -> list[Rendered | RenderError]:
+        """The second half of `render_batch`: encode the texts and weigh their tokens."""
+        results, marked, in_pieces = batch.results, batch.marked, batch.in_pieces
+        if batch.whole:
+            texts = [t for _, layout in batch.whole for t in layout.texts]
             # A row whose control ids are not exactly where its template wrote control tokens
             # comes back None, as does one whose bytes do not add up (a tokenizer that strips
             # text): the pieces path renders it, after the exact check of what the template wrote.
             placed = weigh_by_bytes(self.tokenizer.encode_whole(texts), self.tokenizer.token_bytes,
-                                    [layout for _, layout in whole],
+                                    [layout for _, layout in batch.whole],
                                     self._is_control if self._owned.provenance.checks_tokens else None)
-            for (i, _), rendered in zip(whole, placed):
+            for (i, _), rendered in zip(batch.whole, placed):
                 if rendered is not None:
                     results[i] = rendered
                     continue
@@ -154,10 +175,10 @@ class Renderer:
         if in_pieces:
             for i, rendered in zip(in_pieces, self._pieces.encode([marked[i] for i in in_pieces])):
                 results[i] = rendered
-        for i, count in dropped.items():
+        for i, count in batch.dropped.items():
             if count and isinstance(results[i], Rendered):
                 results[i] = dataclasses.replace(results[i], reasoning_dropped=count)
-        for i, tail in tails.items():
+        for i, tail in batch.tails.items():
             if isinstance(results[i], Rendered):
                 counted = count_tokens(tail, self._count)
                 results[i] = dataclasses.replace(results[i], tail_tokens=counted,
