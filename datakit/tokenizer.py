@@ -76,7 +76,9 @@ class TokenizerBundle:
 
     @cached_property
     def whole(self) -> WholeTextEncoder:
-        return self.started_encoder or WholeTextEncoder(self.full_json, lambda: self.full, allow_fastokens=False)
+        if self.bundled and self.started_encoder is not None:
+            return self.started_encoder
+        return WholeTextEncoder(self.full_json, lambda: self.full, allow_fastokens=False)
 
     @property
     def encoder_name(self) -> str:
