@@ -188,14 +188,31 @@ class BatchWorker:
 
 
 def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], Side | None]) -> Iterator[tuple]:
-    batch: list[Record] = []
+    batch = RecordBatch()
     for record in records:
         batch.append(record)
         if len(batch) >= size:
             yield batch, [side_of(x) for x in batch]
-            batch = []
+            batch = RecordBatch()
     if batch:
         yield batch, [side_of(x) for x in batch]
+
+
+class RecordBatch(list):
+    """The records of one task. A batch of undecoded lines (nearly always) goes to a worker
+    process as one buffer of their bytes, which pickles many times faster than the records."""
+
+    def __reduce__(self) -> tuple:
+        if not all(r.raw is not None and r.value is None and r.problem is None for r in self):
+            return list, (list(self),)
+        ends = np.cumsum([len(r.raw) for r in self], dtype=np.int64)  # type: ignore[arg-type]
+        where = np.array([(r.source, r.line) for r in self], dtype=np.int64)
+        return _unpacked, (b"".join(r.raw for r in self), ends, where)  # type: ignore[misc]
+
+
+def _unpacked(lines: bytes, ends: np.ndarray, where: np.ndarray) -> list[Record]:
+    starts = [0, *ends[:-1].tolist()]
+    return [Record(source, line, lines[a:b]) for (source, line), a, b in zip(where.tolist(), starts, ends.tolist())]
 
 
 def render_files(
