@@ -42,7 +42,7 @@ def test_the_tail_is_counted_to_the_tokens_the_whole_text_has(template):
 
 
 @pytest.mark.parametrize("role", ["assistant", "user"])
-@pytest.mark.parametrize("template", ["llama3", "qwen3"])
+@pytest.mark.parametrize("template", ["llama3", "qwen2.5", "qwen3", "qwen3.5", "qwen3.8"])
 def test_a_huge_last_message_gives_the_row_and_counts_of_the_whole_render(template, role):
     r = renderer(template)
     max_length = 2000
@@ -76,3 +76,16 @@ def test_what_bounded_does_not_cover_is_rendered_whole():
         [kept] = r.render_batch([r.conversation({"messages": messages})], keep_tokens=100)
         assert kept.tail_tokens == 0
         np.testing.assert_array_equal(kept.tokens, r.render({"messages": messages}).tokens)
+
+
+@pytest.mark.parametrize("template", ["qwen3", "qwen3.5"])
+def test_a_huge_tool_response_last_is_rendered_whole(template):
+    """Cut, it would no longer end with </tool_response> and would become the last query,
+    which changes how the assistant turn before it is written."""
+    r = renderer(template)
+    long = corpus_text(100 * int(r.tokenizer.token_bytes.max()) + 2 * CHUNK_CHARS, seed=4)
+    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"},
+                {"role": "user", "content": f"<tool_response>{long}</tool_response>"}]
+    [kept] = r.render_batch([r.conversation({"messages": messages})], keep_tokens=100)
+    assert kept.tail_tokens == 0
+    np.testing.assert_array_equal(kept.tokens, r.render({"messages": messages}).tokens)
