@@ -81,3 +81,14 @@ def test_dropping_added_tokens_splices_or_reserializes_to_the_same_tokenizer(lay
     keep = [t for t in source["added_tokens"] if t["content"] != "<think>"]
     spliced = json.loads(_definition_without(definition, ("<think>",)))
     assert spliced == dict(source, added_tokens=keep)
+
+
+@pytest.mark.parametrize("name", ["llama3", "qwen3", "qwen3.5"])
+def test_a_bundled_definition_parses_to_the_same_spec_without_its_merges(name):
+    from datakit.tokenizer import _parse_without_merges
+
+    definition = bundle(name).full_json
+    spec = json.loads(definition)
+    assert spec["model"]["merges"] and _parse_without_merges(definition) == dict(spec, model=dict(spec["model"], merges=[]))
+    shuffled = json.dumps(dict(spec, model={"merges": [["a", "b"]], **spec["model"]}))  # merges not last
+    assert _parse_without_merges(shuffled) == json.loads(shuffled)
