@@ -198,6 +198,10 @@ def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], S
         yield batch, [side_of(x) for x in batch]
 
 
+def _input_bytes(task: tuple) -> int:
+    return sum(len(record.raw or b"") for record in task[0])
+
+
 class RecordBatch(list):
     """The records of one task. A batch of undecoded lines (nearly always) goes to a worker
     process as one buffer of their bytes, which pickles many times faster than the records."""
@@ -273,7 +277,7 @@ def _render_locally(paths: list[Path], files: list[str], out_dir: Path, options:
     try:
         side_of = _split_sides(paths, options)
         batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
-        result = _write_output(lambda writer: pool.ordered(batches, 2 * pool.count), counts,
+        result = _write_output(lambda writer: pool.ordered(batches, 2 * pool.count, _input_bytes), counts,
                                paths, files, out_dir, options, pool.worker.describe(), progress, overwrite)
     except BaseException as exc:
         pool.stop()  # at once: after an error or Ctrl-C no record is worth finishing

@@ -26,6 +26,9 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from .cores import usable_cores
 
+# The input this process prepares while the tokenizer loads, at most: what it holds until the
+# workers start, about four times this (parsed records and their texts), stays in their memory.
+EARLY_BYTES = 16 << 20
 # Forking a process that has loaded its tokenizer shares it; elsewhere fork is not safe.
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
@@ -75,17 +78,19 @@ class Workers:
         self._spawn_args = (factory, tuple(args), errors)
         self._pool: ProcessPoolExecutor | None = None
 
-    def ordered(self, tasks: Iterable[tuple], window: int) -> Iterator[Any]:
+    def ordered(self, tasks: Iterable[tuple], window: int, weigh: Callable[[tuple], int]) -> Iterator[Any]:
         """`process(*task)` for each task, in submission order, with at most `window` in flight.
 
-        While the tokenizer loads, this process prepares the first tasks (up to 8 a worker),
-        and finishes them itself once the workers have started on the next ones."""
+        While the tokenizer loads, this process prepares the first tasks (up to 8 a worker and
+        EARLY_BYTES of input by `weigh`), and finishes them itself once the workers have started
+        on the next ones."""
         tasks = iter(tasks)
-        early = []
-        while self.count > 1 and len(early) < 8 * self.count and not self.worker.loaded():
+        early, budget = [], EARLY_BYTES
+        while self.count > 1 and len(early) < 8 * self.count and budget > 0 and not self.worker.loaded():
             task = next(tasks, None)
             if task is None:
                 break
+            budget -= weigh(task)
             early.append(self.worker.prepare(*task))
         head = list(islice(tasks, 2 - min(len(early), 1)))
         if self.count <= 1 or not head or len(early) + len(head) < 2:

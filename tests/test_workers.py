@@ -46,7 +46,7 @@ class Probe:
 def run(count: int, tasks: int, loads: int = 0) -> list[dict]:
     pool = workers.Workers(Probe, (loads,), count, (ValueError,))
     try:
-        return list(pool.ordered([(i,) for i in range(tasks)], window=2 * count))
+        return list(pool.ordered([(i,) for i in range(tasks)], 2 * count, weigh=lambda task: 1 << 20))
     finally:
         pool.shutdown()
 
@@ -82,6 +82,13 @@ def test_tasks_prepared_while_loading_are_finished_here_the_rest_by_the_workers(
 def test_no_more_than_eight_tasks_a_worker_are_prepared_here():
     results = run(2, 40, loads=1000)
     assert [r["value"] for r in results if r["finished"] == os.getpid()] == list(range(16))
+
+
+@linux_only
+def test_no_more_input_than_early_bytes_is_prepared_here(monkeypatch):
+    monkeypatch.setattr(workers, "EARLY_BYTES", 3 << 20)  # three tasks' worth
+    results = run(2, 40, loads=1000)
+    assert [r["value"] for r in results if r["finished"] == os.getpid()] == [0, 1, 2]
 
 
 def test_a_job_prepared_whole_while_loading_never_starts_processes():

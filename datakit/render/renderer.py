@@ -53,6 +53,7 @@ class PreparedBatch:
 
     results: list[Rendered | RenderError | None]  # the errors so far, by position
     marked: dict[int, tuple[str, list[float] | None]] = field(default_factory=dict)  # text, span weights
+    rendered: dict[int, Conversation] = field(default_factory=dict)  # what a whole-text layout came from
     dropped: dict[int, int] = field(default_factory=dict)  # reasoning the template left out
     whole: list[tuple[int, ByteLayout]] = field(default_factory=list)  # encoded whole
     in_pieces: list[int] = field(default_factory=list)  # encoded in pieces
@@ -145,11 +146,12 @@ class Renderer:
             except RenderError as exc:
                 batch.results[i] = exc
                 continue
-            batch.marked[i] = text, span_flags
             if layout is None:
+                batch.marked[i] = text, span_flags
                 batch.in_pieces.append(i)
-            else:
+            else:  # its marked text (four bytes a character) is made again if the layout fails
                 batch.whole.append((i, layout))
+                batch.rendered[i] = conversation
         return batch
 
     def encode_batch(self, batch: PreparedBatch) -> list[Rendered | RenderError]:
@@ -168,7 +170,8 @@ class Renderer:
                     results[i] = rendered
                     continue
                 try:
-                    marked[i] = self._checked(marked[i][0]), marked[i][1]
+                    text, span_flags, _, _ = self._render_marked(batch.rendered[i])
+                    marked[i] = self._checked(text), span_flags
                     in_pieces.append(i)
                 except RenderError as exc:
                     results[i] = exc
