@@ -25,6 +25,7 @@ from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from .cores import usable_cores
+from .heap import release_free_memory
 
 # The input this process prepares while the tokenizer loads, at most: what it holds until the
 # workers start, about four times this (parsed records and their texts), stays in their memory.
@@ -108,6 +109,7 @@ class Workers:
             for task in islice(rest, max(0, window + len(early) - len(pending))):
                 pending.append(pool.submit(call, "process", *task))
             yield self.worker.finish(early.pop())
+        release_free_memory()  # what this process's own tasks held
         for task in rest:
             pending.append(pool.submit(call, "process", *task))
             if len(pending) >= window:
