@@ -3,6 +3,7 @@ a template says which variables (and values) it reads."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
 from ..chat_template import GENERATION_END, GENERATION_START, OWN
@@ -36,7 +37,7 @@ def trimmed_end(content: str) -> int:
     return end
 
 
-class NativeChat:
+class NativeChat(ABC):
     """One built-in template for plain chats. `own` marks the template's control tokens as its
     own (`provenance.Owner.own`); `bos` and `variables` are the owned values the Jinja run gets."""
 
@@ -59,8 +60,9 @@ class NativeChat:
     def applies(self, messages: list[Message]) -> bool:
         return is_plain_chat(messages)
 
+    @abstractmethod
     def render(self, messages: list[Message]) -> str:
-        raise NotImplementedError
+        """The owned, marked text of a plain chat this template `applies` to."""
 
     def content_end(self, content: str) -> int:
         """Where the template's text of the last message's content ends (after its own
