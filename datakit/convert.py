@@ -20,7 +20,6 @@ from typing import Sequence
 from .outcome import Invalid, Outcome, Reason, Reject, Row, Side
 from .read import Conversation, Record, RecordParser
 from .render import Rendered, Renderer, RenderError, trainable_turns
-from .render.renderer import PreparedBatch
 from .truncate import Policy, TooLong, truncate
 
 
@@ -51,25 +50,8 @@ def convert(records: Sequence[Record], sides: Sequence[Side | None], parser: Rec
             renderer: Renderer, limits: Limits, examples: Examples = Examples.CONVERSATION) -> list[Outcome]:
     """The outcomes of the records, in order (several rows for one record per turn). A side of
     None marks a duplicate dropped by --dedup. Raises StopRun for the `error` policy."""
-    return finish(prepare(records, sides, parser, renderer, limits, examples), renderer, limits)
-
-
-@dataclass
-class Prepared:
-    """Records parsed and rendered to text, not yet encoded (`prepare`; `finish` ends them)."""
-
-    records: Sequence[Record]
-    sides: Sequence[Side | None]
-    outcomes: list[list[Outcome]]  # per record, what is known so far
-    units: list[tuple[int, int, Conversation]]  # (record, turn, what is rendered)
-    batch: PreparedBatch
-
-
-def prepare(records: Sequence[Record], sides: Sequence[Side | None], parser: RecordParser,
-            renderer: Renderer, limits: Limits, examples: Examples = Examples.CONVERSATION) -> Prepared:
-    """The first half of `convert`, which needs no encoder: parse, then render to text."""
     outcomes: list[list[Outcome]] = [[] for _ in records]
-    units: list[tuple[int, int, Conversation]] = []
+    units: list[tuple[int, int, Conversation]] = []  # (record, turn, what to render)
     for i, (record, side) in enumerate(zip(records, sides)):
         try:
             conversation = parser.parse(record)
@@ -90,14 +72,8 @@ def prepare(records: Sequence[Record], sides: Sequence[Side | None], parser: Rec
         units += [(i, turn, example) for turn, example in turns]
     # Under `right` only the first max_length tokens are kept: a huge last message is not encoded whole.
     keep = limits.max_length if limits.policy is Policy.RIGHT else None
-    batch = renderer.prepare_batch([example for _, _, example in units], keep_tokens=keep)
-    return Prepared(records, sides, outcomes, units, batch)
-
-
-def finish(prepared: Prepared, renderer: Renderer, limits: Limits) -> list[Outcome]:
-    """The second half of `convert`: encode, weigh and fit (raises StopRun)."""
-    records, sides, outcomes = prepared.records, prepared.sides, prepared.outcomes
-    for (i, turn, example), result in zip(prepared.units, renderer.encode_batch(prepared.batch)):
+    rendered = renderer.render_batch([example for _, _, example in units], keep_tokens=keep)
+    for (i, turn, example), result in zip(units, rendered):
         outcomes[i].append(_fit(records[i], sides[i], example, result, renderer, limits, turn))  # type: ignore[arg-type]
     return [outcome for record_outcomes in map(_one_record, outcomes) for outcome in record_outcomes]
 

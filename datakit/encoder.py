@@ -48,11 +48,6 @@ class WholeTextEncoder:
         self._fast = fastokens.Tokenizer.from_json_str(definition)
         release_free_memory()  # what building it, and parsing tokenizer.json before, left behind
 
-    @property
-    def loaded(self) -> bool:
-        """Whether `wait` would return at once."""
-        return self._loading is None or not self._loading.is_alive()
-
     def wait(self) -> None:
         """Return once the encoder is loaded. Until its first `encode` it runs no thread, so a
         process may fork then and its children share it."""

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__, workers
-from .convert import Examples, Limits, Prepared, StopRun, finish, prepare
+from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
 from .gate import DEFAULT_MAX_REJECT_RATIO, LowYield, check_yield
 from .heap import PeriodicRelease
@@ -144,9 +144,6 @@ class BatchWorker:
         self.limits = Limits(options.max_length, Policy(options.truncation))
         self._heap = PeriodicRelease()
 
-    def loaded(self) -> bool:
-        return self.renderer.loaded()
-
     def ready(self) -> None:
         """Return once the tokenizer is loaded, so that worker processes forked now share it."""
         self.renderer.ready()
@@ -161,16 +158,9 @@ class BatchWorker:
         }
 
     def process(self, records: list[Record], sides: list[Side | None]) -> BatchResult:
-        return self.finish(self.prepare(records, sides))
-
-    def prepare(self, records: list[Record], sides: list[Side | None]) -> Prepared:
-        """Parse and render to text: the half of `process` that needs no tokenizer."""
-        return prepare(records, sides, self.parser, self.renderer, self.limits, Examples(self.options.examples))
-
-    def finish(self, prepared: Prepared) -> BatchResult:
-        """Encode, weigh, truncate, shift: the rest of `process`."""
+        """Parse, render, truncate and shift one batch."""
         try:
-            outcomes = finish(prepared, self.renderer, self.limits)
+            outcomes = convert(records, sides, self.parser, self.renderer, self.limits, Examples(self.options.examples))
         except StopRun as exc:
             where = f"{self.files[exc.record.source]}:{exc.record.line}"
             return BatchResult(error=f"{where}: {exc} (--truncation error)")
@@ -196,10 +186,6 @@ def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], S
             batch = RecordBatch()
     if batch:
         yield batch, [side_of(x) for x in batch]
-
-
-def _input_bytes(task: tuple) -> int:
-    return sum(len(record.raw or b"") for record in task[0])
 
 
 class RecordBatch(list):
@@ -277,7 +263,7 @@ def _render_locally(paths: list[Path], files: list[str], out_dir: Path, options:
     try:
         side_of = _split_sides(paths, options)
         batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
-        result = _write_output(lambda writer: pool.ordered(batches, 2 * pool.count, _input_bytes), counts,
+        result = _write_output(lambda writer: pool.ordered(batches, 2 * pool.count), counts,
                                paths, files, out_dir, options, pool.worker.describe(), progress, overwrite)
     except BaseException as exc:
         pool.stop()  # at once: after an error or Ctrl-C no record is worth finishing

@@ -5,11 +5,10 @@ object's methods a task at a time, getting the results back in submission order.
 load fails here with its message. A job of one task, or of one worker, runs on that object here
 (no pickling, and the tokenizer may use threads). Otherwise at most `count` processes start: on
 Linux they are forked from this process once the object is `ready()`, so they share the loaded
-tokenizer and start in milliseconds; elsewhere they are spawned and each makes its own. While
-the tokenizer loads (a second or more, on one core), this process prepares the first tasks, the
-half that needs no tokenizer, and finishes them itself after the fork. The processes ignore Ctrl-C (set before they start, so a Ctrl-C pressed at the
-terminal never reaches them) and die with their parent (PR_SET_PDEATHSIG). `stop` kills them at
-once, so that a Ctrl-C does not wait for the records they are on.
+tokenizer and start in milliseconds; elsewhere they are spawned and each makes its own. The
+processes ignore Ctrl-C (set before they start, so a Ctrl-C pressed at the terminal never reaches
+them) and die with their parent (PR_SET_PDEATHSIG). `stop` kills them at once, so that a Ctrl-C
+does not wait for the records they are on.
 """
 
 from __future__ import annotations
@@ -25,11 +24,7 @@ from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from .cores import usable_cores
-from .heap import release_free_memory
 
-# The input this process prepares while the tokenizer loads, at most: what it holds until the
-# workers start, about four times this (parsed records and their texts), stays in their memory.
-EARLY_BYTES = 16 << 20
 # Forking a process that has loaded its tokenizer shares it; elsewhere fork is not safe.
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
@@ -39,22 +34,13 @@ class WorkerError(RuntimeError):
 
 
 class WorkerObject(Protocol):
-    """What a job's object does: tasks in two halves, the first needing no tokenizer."""
-
-    def loaded(self) -> bool:
-        """Whether its tokenizer has loaded (without waiting)."""
+    """What a job's object does."""
 
     def ready(self) -> None:
         """Return once it is loaded and runs no thread of its own (it may be forked)."""
 
-    def prepare(self, *task: Any) -> Any:
-        """The first half of a task, which needs no tokenizer."""
-
-    def finish(self, prepared: Any) -> Any:
-        """The second half."""
-
     def process(self, *task: Any) -> Any:
-        """A whole task: `finish(prepare(*task))`."""
+        """One task."""
 
 
 # The object of this worker process (or why a spawned process could not make it).
@@ -79,38 +65,17 @@ class Workers:
         self._spawn_args = (factory, tuple(args), errors)
         self._pool: ProcessPoolExecutor | None = None
 
-    def ordered(self, tasks: Iterable[tuple], window: int, weigh: Callable[[tuple], int]) -> Iterator[Any]:
-        """`process(*task)` for each task, in submission order, with at most `window` in flight.
-
-        While the tokenizer loads, this process prepares the first tasks (up to 8 a worker and
-        EARLY_BYTES of input by `weigh`), and finishes them itself once the workers have started
-        on the next ones."""
+    def ordered(self, tasks: Iterable[tuple], window: int) -> Iterator[Any]:
+        """`process(*task)` for each task, in submission order, with at most `window` in flight."""
         tasks = iter(tasks)
-        early, budget = [], EARLY_BYTES
-        while self.count > 1 and len(early) < 8 * self.count and budget > 0 and not self.worker.loaded():
-            task = next(tasks, None)
-            if task is None:
-                break
-            budget -= weigh(task)
-            early.append(self.worker.prepare(*task))
-        head = list(islice(tasks, 2 - min(len(early), 1)))
-        if self.count <= 1 or not head or len(early) + len(head) < 2:
-            for prepared in early:
-                yield self.worker.finish(prepared)
+        head = list(islice(tasks, 2))
+        if self.count <= 1 or len(head) < 2:
             for task in chain(head, tasks):
                 yield self.worker.process(*task)
             return
         pool = self._start()
-        rest = chain(head, tasks)
         pending: deque[Future] = deque()
-        early.reverse()
-        while early:
-            # The workers go on with later tasks while this process finishes its own.
-            for task in islice(rest, max(0, window + len(early) - len(pending))):
-                pending.append(pool.submit(call, "process", *task))
-            yield self.worker.finish(early.pop())
-        release_free_memory()  # what this process's own tasks held
-        for task in rest:
+        for task in chain(head, tasks):
             pending.append(pool.submit(call, "process", *task))
             if len(pending) >= window:
                 yield pending.popleft().result()

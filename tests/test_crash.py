@@ -109,13 +109,6 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def big_corpus(tmp_path_factory) -> Path:
-    """Enough batches that a CLI render with two workers starts them: while its tokenizer loads,
-    the main process prepares up to 8 batches a worker itself."""
-    return make_corpus(tmp_path_factory.mktemp("big") / "chats.jsonl", 12_000)
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, corpus) -> Path:
     """An uninterrupted in-process render of the corpus (several 1 MiB shards)."""
     out = tmp_path_factory.mktemp("reference") / "out"
@@ -533,9 +526,9 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_worker_processes_die_with_a_killed_parent(tmp_path, big_corpus):
+def test_worker_processes_die_with_a_killed_parent(tmp_path, corpus):
     out = tmp_path / "out"
-    proc = subprocess.Popen([*CLI, "render", str(big_corpus), "-o", str(out), "--workers", "2",
+    proc = subprocess.Popen([*CLI, "render", str(corpus), "-o", str(out), "--workers", "2",
                              "--shard-mb", str(SHARD_MB), "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
@@ -642,18 +635,6 @@ def test_a_hugging_face_dataset_dir_is_not_silently_deleted(tmp_path):
 
 
 # -- determinism ------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_the_cli_writes_the_same_bytes_with_one_or_two_workers(tmp_path, big_corpus):
-    """With two, the main process prepares the first batches while the tokenizer loads and
-    finishes them itself once the forked workers are on the next ones."""
-    outputs = {}
-    for count in (1, 2):
-        outputs[count] = tmp_path / f"out{count}"
-        done = run_cli("render", big_corpus, "-o", outputs[count], "--workers", count, "--shard-mb", SHARD_MB, "-q")
-        assert done.returncode == 0, done.stderr
-    assert data_files(outputs[1]) == data_files(outputs[2])
 
 
 def test_same_input_same_bytes_with_one_or_two_workers(tmp_path, corpus, reference):

@@ -48,8 +48,8 @@ Renderable = Conversation | list | dict  # a parsed conversation, a list of mess
 
 
 @dataclass
-class PreparedBatch:
-    """Conversations rendered to text, not yet encoded (`Renderer.prepare_batch`)."""
+class _TextBatch:
+    """Conversations rendered to text, not yet encoded (`Renderer._render_texts`)."""
 
     results: list[Rendered | RenderError | None]  # the errors so far, by position
     marked: dict[int, tuple[str, list[float] | None]] = field(default_factory=dict)  # text, span weights
@@ -92,10 +92,6 @@ class Renderer:
         self._max_token_bytes = 0 if tokenizer.token_bytes is None else int(tokenizer.token_bytes.max())
         self._pieces = PieceEncoder(tokenizer, control_split, self.escaper.unescape, tokenizer.needs_normalizing)
 
-    def loaded(self) -> bool:
-        """Whether the tokenizer's encoder has loaded (without waiting for it)."""
-        return self.tokenizer.whole.loaded
-
     def ready(self) -> None:
         """Return once the tokenizer's encoder is loaded (`encoder.WholeTextEncoder.wait`)."""
         self.tokenizer.whole.wait()
@@ -127,11 +123,11 @@ class Renderer:
                      keep_tokens: int | None = None) -> list[Rendered | RenderError]:
         """Render many conversations, tokenizing all their text in one batch call. With
         `keep_tokens`, only the first that many tokens of a row need to be exact (`bounded`)."""
-        return self.encode_batch(self.prepare_batch(conversations, keep_tokens))
+        return self._encode_texts(self._render_texts(conversations, keep_tokens))
 
-    def prepare_batch(self, conversations: Sequence[Renderable], keep_tokens: int | None = None) -> PreparedBatch:
-        """The first half of `render_batch`, which needs no encoder: the templates' texts."""
-        batch = PreparedBatch([None] * len(conversations))
+    def _render_texts(self, conversations: Sequence[Renderable], keep_tokens: int | None) -> _TextBatch:
+        """The first half of `render_batch`: the templates' texts."""
+        batch = _TextBatch([None] * len(conversations))
         for i, item in enumerate(conversations):
             try:
                 conversation = self.conversation(item)
@@ -154,7 +150,7 @@ class Renderer:
                 batch.rendered[i] = conversation
         return batch
 
-    def encode_batch(self, batch: PreparedBatch) -> list[Rendered | RenderError]:
+    def _encode_texts(self, batch: _TextBatch) -> list[Rendered | RenderError]:
         """The second half of `render_batch`: encode the texts and weigh their tokens."""
         results, marked, in_pieces = batch.results, batch.marked, batch.in_pieces
         if batch.whole:
