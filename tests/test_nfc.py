@@ -88,3 +88,13 @@ def test_the_quick_set_is_the_regex():
 
     every = (chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     assert _TABLES_DIFFER_SET == frozenset(char for char in every if TABLES_DIFFER.match(char))
+
+
+def test_every_pinned_code_point_is_found_among_other_text():
+    """The byte filter in front of the set test lets none of them through, wherever it stands."""
+    from datakit.nfc import _LEAD_BYTES, _TABLES_DIFFER_SET
+
+    assert len(_LEAD_BYTES) == 5
+    for char in sorted(_TABLES_DIFFER_SET):
+        assert nfc_could_change(f"中文 {char} é 😀"), hex(ord(char))
+    assert not nfc_could_change("中文 é 😀 \u0800 \u1dff \U0001f600")  # the lead bytes alone are not enough
