@@ -128,7 +128,7 @@ def _open(path: Path, counts: ReadCounts) -> Iterator[tuple[Any, Callable[[], in
         stdin = _CountingReader(sys.stdin.buffer)
         yield stdin, lambda: stdin.count
         return
-    with open(path, "rb") as raw:
+    with open(path, "rb", buffering=_READ_CHUNK) as raw:  # lines of chats outgrow the 8 KiB default
         if path.name.lower().endswith(".gz"):
             with gzip.GzipFile(fileobj=raw) as f:
                 yield f, raw.tell
