@@ -59,6 +59,20 @@ def normalize_messages(messages: list[Any], roles: frozenset[str]) -> list[dict[
 
 
 _PLAIN_KEYS = {"role", "content"}
+_SURROGATE_SLICE = 1 << 20
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds a lone surrogate (JSON's `\\ud800` escapes decode to one), which UTF-8
+    cannot encode. Encoded a slice at a time: a huge message is never copied whole."""
+    if text.isascii():
+        return False
+    for start in range(0, len(text), _SURROGATE_SLICE):
+        try:
+            text[start:start + _SURROGATE_SLICE].encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return False
 
 
 def _plain_message(message: Any, roles: frozenset[str]) -> dict[str, Any] | None:
@@ -69,12 +83,7 @@ def _plain_message(message: Any, roles: frozenset[str]) -> dict[str, Any] | None
     role, content = message["role"], message["content"]
     if type(role) is not str or role not in roles or type(content) is not str:
         return None
-    if not content.isascii():
-        try:
-            content.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-    return dict(message)
+    return None if has_lone_surrogate(content) else dict(message)
 
 
 def _message(i: int, message: Any, roles: frozenset[str]) -> dict[str, Any]:
@@ -120,10 +129,8 @@ def _role(where: str, message: dict[str, Any], roles: frozenset[str]) -> str:
 def _text(where: str, key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise Invalid(Reason.BAD_CONTENT_TYPE, f"{where} {key!r} is a {type(value).__name__}, not a string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid(Reason.INVALID_UNICODE, f"{where} {key!r} has a lone surrogate") from None
+    if has_lone_surrogate(value):
+        raise Invalid(Reason.INVALID_UNICODE, f"{where} {key!r} has a lone surrogate")
     return value
 
 

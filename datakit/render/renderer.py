@@ -23,6 +23,7 @@ import numpy as np
 
 from ..outcome import Invalid, Reason
 from ..read import Conversation, RecordParser
+from ..read.normalize import has_lone_surrogate
 from ..tokenizer import TokenizerBundle, load_tokenizer
 from .catalog import DEFAULT_DATE_STRING, load_template, tokenizer_name
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, OWN, ChatTemplate, TemplateError
@@ -266,11 +267,8 @@ class Renderer:
             text = self._owned.render(escaped, tools, self.escaper.escape(conversation.kwargs))
         except TemplateError as exc:
             raise RenderError(exc.reason, str(exc)) from None
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise RenderError(Reason.INVALID_UNICODE, "a message field holds a lone surrogate") from None
+        if has_lone_surrogate(text):
+            raise RenderError(Reason.INVALID_UNICODE, "a message field holds a lone surrogate")
         span_flags = self._span_flags(messages)
         num_spans = text.count(OWN + GENERATION_START)  # a forged one is rejected as such later
         if span_flags is not None and num_spans != len(span_flags):
