@@ -66,9 +66,6 @@ CASES: list[tuple[str, bytes, str | None]] = [
                             b'{"role": "assistant", "content": "x"}]}', "invalid_unicode"),
     ("lone_low_surrogate_in_assistant", b'{"messages": [{"role": "user", "content": "x"}, '
                                         b'{"role": "assistant", "content": "ok \\udfff"}]}', "invalid_unicode"),
-    ("lone_surrogate_past_the_first_mebibyte", b'{"messages": [{"role": "user", "content": "x"}, '
-                                               b'{"role": "assistant", "content": "' + "é".encode() * (1 << 20)
-                                               + b'\\udfff"}]}', "invalid_unicode"),
     ("valid_surrogate_pair", b'{"messages": [{"role": "user", "content": "\\ud83d\\ude00"}, '
                              b'{"role": "assistant", "content": "x"}]}', ROW),
     ("array", b"[1, 2, 3]", "not_an_object"),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datakit.outcome import Invalid
+from datakit.outcome import Invalid, Reason
 from datakit.read import Form, Record, RecordParser
 
 PARSE = RecordParser()
@@ -208,3 +208,15 @@ def test_a_text_part_without_text_says_what_openai_parts_look_like():
     record = {"messages": [{"role": "user", "content": [{"type": "text", "value": "hi"}]}]}  # LLaMA-Factory v1
     with pytest.raises(Invalid, match="without a 'text' string"):
         parse(record)
+
+
+def test_a_lone_surrogate_past_the_first_slice_is_found():
+    """Huge text is checked a slice at a time; a surrogate in a later slice still rejects it."""
+    from datakit.read.normalize import has_lone_surrogate
+
+    later = "é" * (1 << 20) + "\udfff"
+    assert has_lone_surrogate(later) and not has_lone_surrogate("é" * (1 << 20) + "😀")
+    with pytest.raises(Invalid) as caught:
+        RecordParser().parse_value({"messages": [{"role": "user", "content": "x"},
+                                                 {"role": "assistant", "content": later}]})
+    assert caught.value.reason is Reason.INVALID_UNICODE
