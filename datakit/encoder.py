@@ -11,6 +11,7 @@ ARM), is encoded by `tokenizers` itself, with the same result.
 
 from __future__ import annotations
 
+import os
 import threading
 from importlib.metadata import version
 from itertools import chain
@@ -20,6 +21,15 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .heap import release_free_memory
+
+
+def encode_on_one_thread() -> None:
+    """Make this process's encoders use one thread, unless the environment says otherwise:
+    `tokenizers` reads RAYON_NUM_THREADS, fastokens FASTOKENS_BPE_THREADS (at each call). Where
+    processes are the parallelism, a second thread in each only contends for the cores, and
+    fastokens' holds a cache of its own (~35 MiB)."""
+    os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    os.environ.setdefault("FASTOKENS_BPE_THREADS", "1")
 
 
 class FlatIds(NamedTuple):

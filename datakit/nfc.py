@@ -3,8 +3,8 @@
 The Qwen tokenizers normalize to NFC before BPE, so the tokens of text that NFC would change do
 not spell its bytes, and such text cannot be weighed by byte position (`render.layout`): it is
 encoded in pieces instead. `tokenizers` normalizes with its own tables, which are Unicode 9.0's,
-while Python 3.11's `unicodedata` is Unicode 14.0. The two agree on every character both know (Unicode keeps combining classes and decompositions stable), so
-they differ only on the 101 code points in `TABLES_DIFFER`: 98 combining marks added in
+while Python 3.11's `unicodedata` is Unicode 14.0. The two agree on every character both know
+(Unicode keeps combining classes and decompositions stable), so they differ only on the 101 code points in `TABLES_DIFFER`: 98 combining marks added in
 Unicode 10-14 (Python gives them a combining class, `tokenizers` treats them as base
 characters) and DIVES AKURU VOWEL SIGN O with the two signs it is composed of. Because
 `tokenizers`' tables are the older ones, it leaves alone every text Python calls normalized;

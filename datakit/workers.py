@@ -24,6 +24,7 @@ from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from .cores import usable_cores
+from .encoder import encode_on_one_thread
 
 # Forking a process that has loaded its tokenizer shares it; elsewhere fork is not safe.
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
@@ -95,11 +96,7 @@ class Workers:
             self._pool.shutdown()
 
     def _start(self) -> ProcessPoolExecutor:
-        # Each process tokenizes on one thread (tokenizers reads the first, fastokens the second
-        # at each call): a second thread a process would only contend for the cores, and hold
-        # a cache of its own (~35 MiB).
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")
-        os.environ.setdefault("FASTOKENS_BPE_THREADS", "1")
+        encode_on_one_thread()  # set before the fork or spawn, so each process inherits it
         if _START_METHOD == "fork":
             self.worker.ready()
             initializer, initargs = _adopt, (self.worker, os.getpid())

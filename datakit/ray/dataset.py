@@ -9,7 +9,6 @@ its Datum (the columns of SCHEMA.md's rows) or its reject, in input order, told 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import pyarrow as pa
 
 from ..convert import Examples, StopRun, convert
 from ..datum import SCHEMA, rows_to_table
+from ..encoder import encode_on_one_thread
 from ..outcome import Reject, Row, Side
 from ..pipeline import BatchWorker, PipelineError, RenderOptions
 from ..read import Record
@@ -30,7 +30,7 @@ class RowRenderer:
     """The `map_batches` callable of `render_dataset`: one Renderer per Ray worker process."""
 
     def __init__(self, options: RenderOptions, source: str, source_column: str | None, line_column: str | None):
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")
+        encode_on_one_thread()
         self.worker = BatchWorker(options, [source])
         self.source, self.source_column, self.line_column = source, source_column, line_column
 

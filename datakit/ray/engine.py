@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from ..encoder import encode_on_one_thread
 from ..outcome import Side
 from ..pipeline import BatchResult, BatchWorker, PipelineError, RenderOptions
 from ..write import OutputWriter
@@ -77,7 +78,7 @@ class BatchRenderer:
 
     def __init__(self, options: RenderOptions, files: list[str], side_of: Callable[[Record], Side | None],
                  staging: str):
-        os.environ.setdefault("RAYON_NUM_THREADS", "1")  # the actors are the parallelism
+        encode_on_one_thread()  # the actors are the parallelism
         self.worker = BatchWorker(options, files)
         self.side_of = side_of
         self.staging = staging

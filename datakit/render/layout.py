@@ -8,7 +8,6 @@ bytes lies in a trainable range: Hugging Face's `return_assistant_tokens_mask` r
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from itertools import chain
 from typing import Callable, NamedTuple
