@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Sequence
+from typing import MutableSequence, Sequence
 
 
 from .outcome import Invalid, Outcome, Reason, Reject, Row, Side
@@ -38,6 +38,13 @@ class Limits:
     policy: Policy = Policy.RIGHT
 
 
+# A parsed record lets go of a line longer than this, so its bytes are not held beside its value.
+_HELD_LINE_BYTES = 1 << 20
+# A line longer than this is parsed once the encoder has loaded: the load holds about 150 MiB
+# for a second, and the line's bytes and its value would add to it.
+_AFTER_LOAD_LINE_BYTES = 16 << 20
+
+
 class StopRun(Exception):
     """A record the `error` truncation policy stops the run for."""
 
@@ -46,20 +53,21 @@ class StopRun(Exception):
         self.record = record
 
 
-def convert(records: Sequence[Record], sides: Sequence[Side | None], parser: RecordParser,
+def convert(records: MutableSequence[Record], sides: Sequence[Side | None], parser: RecordParser,
             renderer: Renderer, limits: Limits, examples: Examples = Examples.CONVERSATION) -> list[Outcome]:
     """The outcomes of the records, in order (several rows for one record per turn). A side of
-    None marks a duplicate dropped by --dedup. Raises StopRun for the `error` policy."""
+    None marks a duplicate dropped by --dedup. Raises StopRun for the `error` policy. A long line
+    is released from `records` once parsed (its record keeps the parsed value)."""
     outcomes: list[list[Outcome]] = [[] for _ in records]
     units: list[tuple[int, int, Conversation]] = []  # (record, turn, what to render)
-    for i, (record, side) in enumerate(zip(records, sides)):
+    for i, side in enumerate(sides):
         try:
-            conversation = parser.parse(record)
+            conversation = _parse(records, i, parser, renderer)
         except Invalid as exc:
-            outcomes[i].append(Reject(record.source, record.line, exc.reason, exc.detail))
+            outcomes[i].append(Reject(records[i].source, records[i].line, exc.reason, exc.detail))
             continue
         if side is None:
-            outcomes[i].append(Reject(record.source, record.line, Reason.DUPLICATE,
+            outcomes[i].append(Reject(records[i].source, records[i].line, Reason.DUPLICATE,
                                       "an earlier line has the same conversation (--dedup)"))
             continue
         if examples is Examples.CONVERSATION:
@@ -67,7 +75,7 @@ def convert(records: Sequence[Record], sides: Sequence[Side | None], parser: Rec
             continue
         turns = per_turn_examples(conversation, renderer)
         if not turns:
-            outcomes[i].append(Reject(record.source, record.line, Reason.NO_TRAINABLE_TOKENS,
+            outcomes[i].append(Reject(records[i].source, records[i].line, Reason.NO_TRAINABLE_TOKENS,
                                       "no trainable assistant message"))
         units += [(i, turn, example) for turn, example in turns]
     # Under `right` only the first max_length tokens are kept: a huge last message is not encoded whole.
@@ -76,6 +84,18 @@ def convert(records: Sequence[Record], sides: Sequence[Side | None], parser: Rec
     for (i, turn, example), result in zip(units, rendered):
         outcomes[i].append(_fit(records[i], sides[i], example, result, renderer, limits, turn))  # type: ignore[arg-type]
     return [outcome for record_outcomes in map(_one_record, outcomes) for outcome in record_outcomes]
+
+
+def _parse(records: MutableSequence[Record], i: int, parser: RecordParser, renderer: Renderer) -> Conversation:
+    """Record i's conversation (raises `Invalid`). A long line is let go of once parsed: the
+    record is replaced by one holding the parsed value, so nothing holds the bytes beside it."""
+    record = records[i]
+    if record.raw is not None and len(record.raw) > _AFTER_LOAD_LINE_BYTES:
+        renderer.ready()
+    conversation = parser.parse(record)
+    if record.raw is not None and len(record.raw) > _HELD_LINE_BYTES:
+        records[i] = dataclasses.replace(record, raw=None, value=conversation.record)
+    return conversation
 
 
 def per_turn_examples(conversation: Conversation, renderer: Renderer) -> list[tuple[int, Conversation]]:

@@ -20,6 +20,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -178,13 +179,8 @@ class BatchWorker:
 
 
 def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], Side | None]) -> Iterator[tuple]:
-    batch = RecordBatch()
-    for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch, [side_of(x) for x in batch]
-            batch = RecordBatch()
-    if batch:
+    # No name here holds a record between batches: `convert` lets go of a long line once parsed.
+    while batch := RecordBatch(islice(records, size)):
         yield batch, [side_of(x) for x in batch]
 
 

@@ -12,7 +12,7 @@ from conftest import DATA_FILES, data_rows, renderer
 
 from datakit.convert import Limits, convert
 from datakit.read import Record
-from datakit.render.bounded import CHUNK_CHARS, Tail, count_tokens, safe_boundary
+from datakit.render.bounded import CHARS_PER_TOKEN_GUESS, CHUNK_CHARS, Tail, count_tokens, cut_keeping, safe_boundary
 from datakit.truncate import Policy
 
 
@@ -61,6 +61,40 @@ def test_a_huge_last_message_gives_the_row_and_counts_of_the_whole_render(templa
     assert row.truncation.original_length == len(whole.tokens)
     assert row.truncation.trainable_before == int(np.count_nonzero(whole.weights[1:]))
     assert row.truncation.lost_final_end_of_turn == (role == "assistant")
+
+
+def test_a_cut_is_tried_near_and_taken_when_counting_proves_it_enough():
+    text = "word " * 100_000
+    keep, at = 1000, 1000 * 128
+
+    def counted(chars_per_token):
+        calls = []
+
+        def encode_count(texts):
+            calls.append(sum(map(len, texts)))
+            return sum(len(t) // chars_per_token for t in texts)
+        return calls, encode_count
+
+    calls, encode_count = counted(5)  # enough at the first try
+    cut = cut_keeping(text, keep, at, encode_count)
+    assert keep * CHARS_PER_TOKEN_GUESS <= cut < keep * CHARS_PER_TOKEN_GUESS + 5 and len(calls) == 1
+    calls, encode_count = counted(20)  # the second
+    assert keep * CHARS_PER_TOKEN_GUESS * 4 <= cut_keeping(text, keep, at, encode_count) and len(calls) == 2
+    calls, encode_count = counted(200)  # never: the cut that always keeps enough
+    assert cut_keeping(text, keep, at, encode_count) == safe_boundary(text, at, len(text)) and len(calls) == 2
+
+
+@pytest.mark.parametrize("line", ["x " + "=" * 120 + "\n", "a " + "-" * 64])  # about 31 and 33 characters a token
+def test_text_of_few_tokens_a_character_still_gives_the_whole_renders_row(line):
+    r = renderer("llama3")
+    max_length = 500
+    content = line * ((max_length * int(r.tokenizer.token_bytes.max()) + 2 * CHUNK_CHARS) // len(line))
+    messages = [{"role": "user", "content": "Draw a line."}, {"role": "assistant", "content": content}]
+    whole = r.render({"messages": messages})
+    [row] = convert([Record(0, 1, None, {"messages": messages})], ["train"], r.parser, r, Limits(max_length, Policy.RIGHT))
+    assert row.truncation.original_length == len(whole.tokens)
+    np.testing.assert_array_equal(row.tokens, whole.tokens[:max_length])
+    np.testing.assert_array_equal(row.weights, whole.weights[:max_length])
 
 
 def test_what_bounded_does_not_cover_is_rendered_whole():

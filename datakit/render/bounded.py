@@ -12,8 +12,10 @@ the tokens the whole text has there. NFC (Qwen) composes nothing across a space 
 The rendered prefix gives the row; the rest is only counted, a chunk at a time (cut at safe
 boundaries again), so the truncation statistics stay exact. The tokens of the prefix span at
 most `token_bytes.max()` bytes each, so cutting at `keep_tokens * max_token_bytes` characters
-or later keeps every token the row needs. tests/test_render_bounded.py checks rows and counts
-against the whole render.
+or later keeps every token the row needs; but ordinary text has those tokens within a few
+characters each, so a cut far nearer is tried first and taken when counting proves it enough
+(a 50-million-character message: 140k characters rendered instead of 2.1M).
+tests/test_render_bounded.py checks rows and counts against the whole render.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Callable, NamedTuple
 
 CHUNK_CHARS = 1 << 20  # the rest is counted in pieces about this long
 CHUNKS_PER_CALL = 2  # as many as the encoder's threads: more only holds more memory at once
+CHARS_PER_TOKEN_GUESS = 8  # where a cut is tried first; English prose has about 4.5, code 3-6
 
 
 class Tail(NamedTuple):
@@ -42,6 +45,23 @@ def safe_boundary(text: str, at: int, end: int) -> int | None:
             return p
         p = text.find(" ", p + 1, end)
     return None
+
+
+def cut_keeping(content: str, keep_tokens: int, at: int, encode_count: Callable[[list[str]], int]) -> int | None:
+    """A safe boundary with `keep_tokens` tokens before it, or None. Past `at` (`keep_tokens` of
+    the longest token) there always are; nearer boundaries are tried first, each taken when the
+    tokens from the first boundary to it, encoded on their own (they are the whole text's),
+    are enough."""
+    first = safe_boundary(content, 1, len(content))
+    guess = keep_tokens * CHARS_PER_TOKEN_GUESS
+    while first is not None and guess < at:
+        cut = safe_boundary(content, guess, at)
+        if cut is None:
+            break
+        if encode_count([content[first:cut]]) >= keep_tokens:
+            return cut
+        guess *= 4
+    return safe_boundary(content, at, len(content))
 
 
 def count_tokens(tail: Tail, encode_count: Callable[[list[str]], int]) -> int:

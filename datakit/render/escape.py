@@ -16,6 +16,7 @@ from .chat_template import ESCAPE, MARKERS
 
 
 _ROLE_AND_CONTENT = {"role", "content"}
+_LONG_TEXT = 1 << 16
 
 
 def alternation(strings: Iterable[str]) -> str:
@@ -33,6 +34,7 @@ class Escaper:
         self._escape_re = re.compile(alternation(escaped))
         # A cheap first test: what must be escaped starts with one of these (e.g. "<|").
         self._needles = tuple(sorted({s[:2] for s in escaped}))
+        self._first_chars = "".join(sorted({s[0] for s in escaped}))
         self._unescape_re = re.compile(re.escape(ESCAPE) + ".", re.DOTALL)
 
     def escape_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -47,7 +49,7 @@ class Escaper:
     def escape(self, value: Any) -> Any:
         """`value` with escapes in its strings (the same object if it needed none)."""
         if type(value) is str:
-            if any(map(value.__contains__, self._needles)) and self._escape_re.search(value):
+            if self._may_hold_needle(value) and self._escape_re.search(value):
                 return self._escape_re.sub(lambda m: self._escapes[m.group()], value)
             return value
         if isinstance(value, dict):
@@ -58,6 +60,13 @@ class Escaper:
             escaped = [self.escape(v) for v in value]
             return value if all(map(operator.is_, escaped, value)) else escaped
         return value
+
+    def _may_hold_needle(self, text: str) -> bool:
+        # Long text is searched for the needles' first characters alone before the needles:
+        # `in` finds one character several times faster than two (50M characters: 10 vs 75 ms).
+        if len(text) > _LONG_TEXT and not any(map(text.__contains__, self._first_chars)):
+            return False
+        return any(map(text.__contains__, self._needles))
 
     def unescape(self, text: str) -> str:
         if ESCAPE not in text:
