@@ -12,7 +12,7 @@ fuzzed strings (`tests/unicode_fuzz.py`). For each text it compares:
 - datakit (`TokenizerBundle.encode_whole`: fastokens, `datakit/encoder.py`) with `tokenizers`
   (`bundle.full`, the bundled tokenizer.json): mismatches must be 0;
 - datakit with transformers' `Qwen3_5Tokenizer` loaded from the bundled tokenizer.json in a
-  temporary folder (its serialization must equal the bundled file too): mismatches must be 0;
+  temporary folder (it must serialize the bundled file, merges as pairs): mismatches must be 0;
 - with `--wheel`, the wheel's `QwenTokenizer.encode` (Python's NFC over the whole text, then
   tiktoken), the same way, plus where Python's NFC differs from `tokenizers`' normalization.
 

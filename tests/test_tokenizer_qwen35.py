@@ -66,7 +66,7 @@ def test_encode_whole_equals_tokenizers_on_the_data_and_fuzzed_text(qwen35, text
 
 
 def test_the_bundled_file_is_what_transformers_qwen3_5_tokenizer_serializes(qwen35, texts):
-    hf = transformers_tokenizer(qwen35)  # raises unless its serialization is the bundled file
+    hf = transformers_tokenizer(qwen35)  # raises unless it serializes the bundled file (merges as pairs)
     assert (hf.eos_token_id, hf.pad_token_id, hf.bos_token) == (248046, 248044, None)
     sample = texts[::3]
     assert compare(sample, rows_of(qwen35.encode_whole(sample)), hf(sample, add_special_tokens=False)["input_ids"]) == {}
