@@ -94,35 +94,27 @@ def _decode_json(raw: bytes) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _decode_with_json(raw)
-    if _holds_a_huge_float(value) or (raw.count(b"[") + raw.count(b"{") >= _JSON_SURE_DEPTH
-                                      and _nested(value, _JSON_SURE_DEPTH)):
-        return _decode_with_json(raw)
-    return value
+    return _decode_with_json(raw) if _may_differ_from_json(value) else value
 
 
-def _holds_a_huge_float(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is float and abs(item) >= _INT64_FLOAT:
-            return True
-    return False
-
-
-def _nested(value: Any, depth: int) -> bool:
-    """Whether `value` holds lists and objects `depth` deep (walked without recursion)."""
-    level = [value] if isinstance(value, (dict, list)) else []
-    for _ in range(depth - 1):
-        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)
-                 if isinstance(child, (dict, list))]
-        if not level:
+def _may_differ_from_json(value: Any) -> bool:
+    """Whether orjson's value holds a float that may have been an integer beyond 64 bits, or
+    lists and objects nested as deep as json's limit: walked a level at a time, no recursion."""
+    level = [value]
+    for _ in range(_JSON_SURE_DEPTH):
+        inner = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                inner.extend(item.values())
+            elif kind is list:
+                inner.extend(item)
+            elif kind is float and abs(item) >= _INT64_FLOAT:
+                return True
+        if not inner:
             return False
-    return bool(level)
+        level = inner
+    return True
 
 
 def _decode_with_json(raw: bytes) -> Any:
