@@ -59,18 +59,16 @@ def byte_layout(text: str, span_flags: list[float] | None,
     # Split at the OWNs only (str.split is many times faster than a regex): the template's own
     # markers each follow one, so they open a segment; a marker anywhere else came from data.
     segments = text.split(OWN)
-    markers = text.count(GENERATION_START) + text.count(GENERATION_END) + text.count(ENCODE_BOUNDARY)
     texts: list[str] = []
     current: list[str] = []
     intervals: list[tuple[int, int]] = []
     owned_at: list[int] = []
-    pos = opened = found = 0
+    pos = opened = 0
     trainable = False
     span = -1
     for k, segment in enumerate(segments):
         marker = segment[:1] if k else ""
         if marker in _MARKERS:
-            found += 1
             segment = segment[1:]
             if trainable and pos > opened:
                 intervals.append((opened, pos))
@@ -88,11 +86,14 @@ def byte_layout(text: str, span_flags: list[float] | None,
             current.append(segment)
             # The markers make `text` non-ASCII, but most segments are (a flag: no scan).
             pos += len(segment) if segment.isascii() else len(segment.encode("utf-8"))
-    if found != markers:
-        return ByteLayout([], [], 0, unowned_marker=True)
     if trainable and pos > opened:
         intervals.append((opened, pos))
     texts.append("".join(current))
+    # A marker left in the text followed no OWN. (Only text of the widest kind can hold one, and
+    # `in` answers at once for any other: most often this takes no scan.)
+    for t in texts:
+        if not t.isascii() and (GENERATION_START in t or GENERATION_END in t or ENCODE_BOUNDARY in t):
+            return ByteLayout([], [], 0, unowned_marker=True)
     if any(map(changes_under_normalizer, texts)):
         return None
     return ByteLayout(texts, intervals, pos, owned_at)
