@@ -118,15 +118,18 @@ def weigh_by_bytes(encoded: FlatIds, token_bytes: np.ndarray, layouts: list[Byte
     if is_control is not None:
         ok &= _control_ids_owned(starts[is_control[tokens]], byte_bounds, layouts)
 
-    marks = np.zeros(len(tokens) + 1, dtype=np.int32)
+    weights = np.zeros(len(tokens), dtype=np.float32)
     rows = [r for r, layout in enumerate(layouts) if ok[r] for _ in layout.intervals]
     if rows:
         spans = np.array([span for r, layout in enumerate(layouts) if ok[r] for span in layout.intervals],
                          dtype=np.int64)
         base = byte_bounds[rows]
-        np.add.at(marks, np.searchsorted(ends, base + spans[:, 0], "right"), 1)
-        np.add.at(marks, np.searchsorted(starts, base + spans[:, 1], "left"), -1)
-    weights = (np.cumsum(marks[:-1]) > 0).astype(np.float32)
+        # Per trainable range, its tokens: from the first that ends past its start to the last
+        # that starts before its end. A slice each (a few per row), not a pass over every token.
+        first = np.searchsorted(ends, base + spans[:, 0], "right").tolist()
+        stop = np.searchsorted(starts, base + spans[:, 1], "left").tolist()
+        for a, b in zip(first, stop):
+            weights[a:b] = 1.0
     return [
         Rendered(tokens[a:b], weights[a:b]) if good else None
         for a, b, good in zip(row_bounds[:-1].tolist(), row_bounds[1:].tolist(), ok.tolist())
