@@ -201,9 +201,11 @@ class Renderer:
                 or self.escaper.escape(content) is not content):
             return conversation, None
         native = self._owned.native_for(messages, conversation.tools, conversation.kwargs)
-        cut = cut_keeping(content, keep_tokens, at, self._count)
-        end = native.content_end(content) if native is not None else 0
-        if native is None or cut is None or end <= cut:
+        if native is None:
+            return conversation, None
+        cut = cut_keeping(content, keep_tokens, at, self._count)  # counts with the encoder: after the cheap tests
+        end = native.content_end(content)
+        if cut is None or end <= cut:
             return conversation, None
         last = messages[-1]
         trainable = last["role"] == "assistant" and trainable_turns(messages, self.train_on)[len(messages) - 1]
