@@ -14,24 +14,51 @@ For many conversations build one `Renderer` and call `render_batch`.
 
 from __future__ import annotations
 
+import importlib
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .check import check_output  # noqa: E402
-from .datum import SCHEMA, shift, to_tinker_datum  # noqa: E402
-from .outcome import Reason  # noqa: E402
-from .pipeline import PipelineError, RenderOptions, RenderResult, render_files  # noqa: E402
-from .render import (  # noqa: E402
-    ChatTemplate, Rendered, Renderer, RenderError, TemplateError, TrainOn, build_renderer, load_template,
-)
-from .tokenizer import TokenizerBundle, load_tokenizer  # noqa: E402
-from .truncate import Policy  # noqa: E402
+# Public names and the module each comes from. They are imported on first use (PEP 562), so
+# that `datakit.launch` can start a render's tokenizer loading before numpy, pyarrow and the
+# rest are imported.
+_EXPORTS = {
+    "check_output": "check", "SCHEMA": "datum", "shift": "datum", "to_tinker_datum": "datum",
+    "Reason": "outcome", "PipelineError": "pipeline", "RenderOptions": "pipeline", "RenderResult": "pipeline",
+    "render_files": "pipeline", "ChatTemplate": "render", "Rendered": "render", "Renderer": "render",
+    "RenderError": "render", "TemplateError": "render", "TrainOn": "render", "build_renderer": "render",
+    "load_template": "render", "TokenizerBundle": "tokenizer", "load_tokenizer": "tokenizer", "Policy": "truncate",
+}
+
+if TYPE_CHECKING:
+    from .check import check_output
+    from .datum import SCHEMA, shift, to_tinker_datum
+    from .outcome import Reason
+    from .pipeline import PipelineError, RenderOptions, RenderResult, render_files
+    from .render import (
+        ChatTemplate, Rendered, Renderer, RenderError, TemplateError, TrainOn, build_renderer, load_template,
+    )
+    from .tokenizer import TokenizerBundle, load_tokenizer
+    from .truncate import Policy
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'datakit' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 @lru_cache(maxsize=8)
 def _remembered_renderer(arguments: str) -> Renderer:
+    from .render import build_renderer
+
     template, tokenizer, options = json.loads(arguments)
     return build_renderer(template, tokenizer, **options)
 

@@ -1,10 +1,5 @@
-"""`python -m datakit`: the command line (`datakit.cli`)."""
+"""`python -m datakit`: the command line (`datakit.launch`, then `datakit.cli`)."""
 
-import sys
-
-try:
-    from .cli import main
-except KeyboardInterrupt:  # Ctrl-C while the command line is still being imported
-    sys.exit(130)
+from .launch import main
 
 main()

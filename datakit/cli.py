@@ -23,6 +23,7 @@ from .layout import MANIFEST, STATS, OutputState, UnreadableFile, os_reason, out
 from .output import OutputReadError
 from .pipeline import Engine, LowYieldError, PipelineError, RenderOptions, render_files
 from .render import BUILTIN, DEFAULT_DATE_STRING, TemplateError, TrainOn
+from .render.formats import DEFAULT_TEMPLATE
 from .outcome import Side
 from .read import KNOWN_SUFFIXES, STDIN, Form, ReadError, RecordParser, check_inputs, stdin_spooled
 from .split import check_outputs, check_split_options, output_paths, plan_split, write_split
@@ -175,7 +176,7 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
         raise click.UsageError(str(exc)) from None
     template, tokenizer = template_for_model(model, template, tokenizer)
     options = RenderOptions(
-        template=template or "llama3", tokenizer=tokenizer, train_on=TrainOn(train_on),
+        template=template or DEFAULT_TEMPLATE, tokenizer=tokenizer, train_on=TrainOn(train_on),
         parse_special_tokens=parse_special_tokens, date_string=date_string,
         max_length=_max_length(max_length), truncation=Policy(truncation), test_ratio=test_ratio,
         test_size=test_size, seed=seed, group_key=group_key, dedup=dedup, workers=workers,
@@ -193,6 +194,8 @@ def render(inputs: tuple[Path, ...], output: Path | None, input_format: str, mes
     total = sum(p.stat().st_size for p in inputs if str(p) != STDIN)
     show_progress = not quiet and sys.stderr.isatty() and total > (32 << 20)
     run = render_files if pack is None else functools.partial(render_packed, max_tokens=pack)
+    # A bundled tokenizer `launch` started loading from these arguments, if any.
+    run = functools.partial(run, started_tokenizer=click.get_current_context().find_root().obj)
     try:
         if show_progress:
             with click.progressbar(length=total, label="rendering", file=sys.stderr) as bar:

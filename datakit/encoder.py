@@ -12,15 +12,17 @@ ARM), is encoded by `tokenizers` itself, with the same result.
 from __future__ import annotations
 
 import os
-import threading
 from importlib.metadata import version
 from itertools import chain
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from .heap import release_free_memory
+if TYPE_CHECKING:
+    import fastokens
+
+    from .bundled import EncoderLoad
 
 
 def encode_on_one_thread() -> None:
@@ -40,33 +42,22 @@ class FlatIds(NamedTuple):
 
 
 class WholeTextEncoder:
-    """`tokenizer.json`'s ids of whole texts, control-token strings encoded as control tokens."""
+    """`tokenizer.json`'s ids of whole texts, control-token strings encoded as control tokens:
+    by fastokens when its load is given, else by `tokenizers`."""
 
-    def __init__(self, definition: str, tokenizer: Callable[[], Tokenizer], allow_fastokens: bool):
+    def __init__(self, tokenizer: Callable[[], Tokenizer], load: EncoderLoad | None):
         self._tokenizer = tokenizer  # built only if it is the one that encodes
-        self._fast = None
-        self._loading: threading.Thread | None = None
-        if allow_fastokens and _has_fastokens():
-            # Loading takes a second or two and releases the GIL: the worker renders meanwhile.
-            self._loading = threading.Thread(target=self._load, args=(definition,), daemon=True)
-            self._loading.start()
-        self.name = f"fastokens {version('fastokens')}" if self._loading else f"tokenizers {version('tokenizers')}"
-
-    def _load(self, definition: str) -> None:
-        import fastokens
-
-        self._fast = fastokens.Tokenizer.from_json_str(definition)
-        release_free_memory()  # what building it, and parsing tokenizer.json before, left behind
+        self._load = load
+        self._fast: fastokens.Tokenizer | None = None
+        self.name = f"fastokens {version('fastokens')}" if load else f"tokenizers {version('tokenizers')}"
 
     def wait(self) -> None:
         """Return once the encoder is loaded. Until its first `encode` it runs no thread, so a
         process may fork then and its children share it."""
-        if self._loading is None:
+        if self._load is None:
             self._tokenizer()
-            return
-        self._loading.join()
-        if self._fast is None:
-            raise RuntimeError("fastokens could not load the tokenizer (its error is above)")
+        elif self._fast is None:
+            self._fast = self._load.result()
 
     def encode(self, texts: list[str]) -> FlatIds:
         self.wait()
@@ -79,10 +70,3 @@ class WholeTextEncoder:
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         return FlatIds(np.fromiter(chain.from_iterable(rows), np.int32, int(bounds[-1])), bounds)
 
-
-def _has_fastokens() -> bool:
-    try:
-        import fastokens  # noqa: F401
-    except ImportError:
-        return False
-    return True

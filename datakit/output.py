@@ -144,7 +144,8 @@ class Output:
 
     def pad_token_id(self) -> int:
         """The id batches are padded with: the tokenizer's pad token (see PAD_TOKENS), else its eos."""
-        from .tokenizer import BUNDLED, TokenizerError, load_tokenizer
+        from .bundled import BUNDLED
+        from .tokenizer import TokenizerError, load_tokenizer
 
         name = (self.manifest.get("tokenizer") or {}).get("name")
         if not name:

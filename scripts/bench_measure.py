@@ -1,7 +1,7 @@
 """Run `datakit render` as scripts/bench.py measures it: from a small parent, timed, its memory sampled.
 
 `run_datakit` starts `bench_launch.py` (a few MiB, standard library only), which starts
-`datakit render ...` through `_WRAPPER`: the console script's `datakit.cli:main`, with
+`datakit render ...` through `_WRAPPER`: the console script's `datakit.launch:main`, with
 `render_files` timed and the process's own VmHWM, CPU and stats written to a report file.
 See scripts/README.md for what each figure means.
 """
@@ -20,7 +20,7 @@ from typing import Any
 LAUNCHER = Path(__file__).resolve().with_name("bench_launch.py")
 ENV_AT_START = dict(os.environ)  # the children get the environment the user gave us
 
-# Runs `datakit render ...` exactly as the console script does (datakit.cli:main), and also
+# Runs `datakit render ...` exactly as the console script does (datakit.launch:main), and also
 # records the time spent in render_files, this process's peak RSS and CPU, and the stats
 # into $DATAKIT_BENCH_REPORT.
 _WRAPPER = r"""
@@ -38,6 +38,8 @@ def _write():
     with open(os.environ["DATAKIT_BENCH_REPORT"], "w") as f:
         json.dump(_report, f)
 atexit.register(_write)
+from datakit.launch import start_render_tokenizer
+_started = start_render_tokenizer(sys.argv[1:])
 import datakit.cli as _cli
 _inner = _cli.render_files
 def _timed(*args, **kwargs):
@@ -51,7 +53,7 @@ def _timed(*args, **kwargs):
     return result
 _cli.render_files = _timed
 sys.argv[0] = "datakit"
-_cli.main()
+_cli.main(obj=_started)
 """
 
 

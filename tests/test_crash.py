@@ -32,7 +32,7 @@ from datakit.pipeline import PipelineError, RenderOptions, render_files
 from datakit.split import plan_split
 from datakit.write import OutputError
 
-CLI = [sys.executable, "-c", "from datakit.cli import main; main()"]
+CLI = [sys.executable, "-c", "from datakit.launch import main; main()"]  # the console script
 SHARD_MB = 1
 KILL_OPTIONS = RenderOptions(workers=1, shard_bytes=SHARD_MB << 20)
 COMMIT_OPTIONS = RenderOptions(workers=1)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from conftest import bundle
-from datakit.tokenizer import TokenizerError, _definition_without, load_tokenizer
+from datakit.bundled import definition_without
+from datakit.tokenizer import TokenizerError, load_tokenizer
 
 
 def test_llama3_bundle_drops_the_vision_image_token():
@@ -62,7 +63,7 @@ def test_unknown_tokenizer_is_a_clear_error(tmp_path):
 
 
 def test_license_notices_ship_with_the_tokenizers():
-    from datakit.tokenizer import PACKAGE_DIR
+    from datakit.bundled import PACKAGE_DIR
 
     assets = PACKAGE_DIR / "assets"
     assert "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT" in (assets / "LICENSE-llama3.txt").read_text()
@@ -79,7 +80,7 @@ def test_dropping_added_tokens_splices_or_reserializes_to_the_same_tokenizer(lay
         source["model"]["vocab"]["added_tokens"] = 299
     definition = json.dumps(source, indent=2 if layout == "indented" else None)
     keep = [t for t in source["added_tokens"] if t["content"] != "<think>"]
-    spliced = json.loads(_definition_without(definition, ("<think>",)))
+    spliced = json.loads(definition_without(definition, ("<think>",)))
     assert spliced == dict(source, added_tokens=keep)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..bundled import StartedBundle
 from ..datum import SCHEMA
 from ..output import Format, Output
 from ..write import OutputWriter, prepare_output_dir
@@ -203,7 +204,7 @@ def format_pack_stats(pack: dict[str, Any]) -> str:
 
 
 def render_packed(inputs: Sequence[Path], out_dir: Path, options: Any, *, max_tokens: int, overwrite: bool = False,
-                  progress: Callable[[int], None] | None = None) -> Any:
+                  progress: Callable[[int], None] | None = None, started_tokenizer: StartedBundle | None = None) -> Any:
     """`render --pack`: render into a hidden sibling `.<OUT>.unpacked` (a fixed name, so a killed
     run's copy is replaced by the next), pack it into `out_dir`, then remove it. The packed
     shards are the ones `datakit pack` makes from the same render; the manifest's
@@ -215,7 +216,8 @@ def render_packed(inputs: Sequence[Path], out_dir: Path, options: Any, *, max_to
     prepare_output_dir(out_dir, overwrite)  # refuse an existing output before rendering, not after
     unpacked = out_dir.parent / f".{out_dir.name}.unpacked"
     try:
-        rendered = render_files(inputs, unpacked, options, overwrite=True, progress=progress)
+        rendered = render_files(inputs, unpacked, options, overwrite=True, progress=progress,
+                                started_tokenizer=started_tokenizer)
         packed = pack_output(unpacked, out_dir, max_tokens, overwrite=overwrite,
                              shard_bytes=options.shard_bytes, record_source=False)
     finally:

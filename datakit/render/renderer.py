@@ -24,6 +24,7 @@ import numpy as np
 from ..outcome import Invalid, Reason
 from ..read import Conversation, RecordParser
 from ..read.normalize import has_lone_surrogate
+from ..bundled import StartedBundle
 from ..tokenizer import TokenizerBundle, load_tokenizer
 from .catalog import DEFAULT_DATE_STRING, load_template, tokenizer_name
 from .chat_template import ENCODE_BOUNDARY, GENERATION_END, GENERATION_START, MARKERS, OWN, ChatTemplate, TemplateError
@@ -342,8 +343,11 @@ def build_renderer(
     date_string: str = DEFAULT_DATE_STRING,
     drop_reasoning: bool = False,
     chat_template_kwargs: dict[str, Any] | None = None,
+    started_tokenizer: StartedBundle | None = None,
 ) -> Renderer:
-    """A Renderer for a template name or file and a tokenizer (default: the template's)."""
+    """A Renderer for a template name or file and a tokenizer (default: the template's).
+    `started_tokenizer` (`bundled.start_bundled`) is used if it is the tokenizer that is loaded."""
     chat = load_template(template, date_string)
-    return Renderer(chat, load_tokenizer(tokenizer_name(chat, tokenizer)), train_on=train_on, parse_special_tokens=parse_special_tokens,
+    bundle = load_tokenizer(tokenizer_name(chat, tokenizer), started_tokenizer)
+    return Renderer(chat, bundle, train_on=train_on, parse_special_tokens=parse_special_tokens,
                     drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs)
