@@ -104,3 +104,12 @@ def test_a_render_through_the_entry_point_writes_what_render_files_writes(tmp_pa
     in_process = tmp_path / "in-process"
     render_files([source], in_process, RenderOptions(template="qwen3", workers=2))
     assert _data_files(through_entry) == _data_files(in_process)
+
+
+def test_without_fastokens_a_bundled_tokenizer_is_encoded_by_tokenizers(monkeypatch):
+    monkeypatch.setattr("datakit.tokenizer.start_encoder_load", lambda definition: None)  # no wheel here
+    plain = unshared_load_bundled("llama3")
+    assert plain.encoder_name.startswith("tokenizers ")
+    texts = ["<|begin_of_text|>hello", "naïve café 🙂", ""]
+    got, expected = plain.encode_whole(texts), bundle("llama3").encode_whole(texts)
+    assert np.array_equal(got.ids, expected.ids) and np.array_equal(got.bounds, expected.bounds)
