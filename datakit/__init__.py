@@ -14,10 +14,11 @@ For many conversations build one `Renderer` and call `render_batch`.
 
 from __future__ import annotations
 
-import importlib
 import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -44,15 +45,7 @@ if TYPE_CHECKING:
     from .truncate import Policy
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'datakit' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 @lru_cache(maxsize=8)

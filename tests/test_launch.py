@@ -113,3 +113,21 @@ def test_without_fastokens_a_bundled_tokenizer_is_encoded_by_tokenizers(monkeypa
     texts = ["<|begin_of_text|>hello", "naïve café 🙂", ""]
     got, expected = plain.encode_whole(texts), bundle("llama3").encode_whole(texts)
     assert np.array_equal(got.ids, expected.ids) and np.array_equal(got.bounds, expected.bounds)
+
+
+def test_the_entry_point_imports_nothing_heavy_before_the_load_starts():
+    probe = ("import sys, datakit.launch; "
+             "print(sorted({'numpy', 'pyarrow', 'jinja2', 'tokenizers', 'click'} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", ["datakit", "datakit.render"])
+def test_every_public_name_of_a_lazy_package_resolves(package):
+    module = __import__(package, fromlist=["__all__"])
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+        assert name in dir(module)
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018

@@ -3,8 +3,9 @@ template's generation spans into per-token weights."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 # Imported on first use, as in `datakit`: `formats` is read before the rest of datakit loads.
 _EXPORTS = {
@@ -25,12 +26,4 @@ __all__ = ["BUILTIN", "DEFAULT_DATE_STRING", "ChatTemplate", "RenderError", "Ren
            "TemplateError", "TrainOn", "build_renderer", "load_template", "trainable_turns"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'datakit.render' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
