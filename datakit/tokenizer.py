@@ -99,8 +99,10 @@ def bundle_from_json(definition: str, name: str, bos_token: str | None = None,
     return _bundle(definition, name, fingerprint(definition), bos_token, eos_token, json.loads(definition))
 
 
-def _bundle(definition: str, name: str, fingerprint: str, bos_token: str | None, eos_token: str | None,
+def _bundle(definition: str, name: str, digest: str, bos_token: str | None, eos_token: str | None,
             spec: dict, encoder_load: EncoderLoad | None = None, bundled: bool = False) -> TokenizerBundle:
+    """The bundle of a definition, its fingerprint `digest` and its parsed `spec` (a bundled
+    one's encoder: fastokens, from `encoder_load`, or else `tokenizers`)."""
     encoder = WholeTextEncoder(lambda: bundle.full, encoder_load) if bundled else None
     bundle = TokenizerBundle(
         name=name,
@@ -109,7 +111,7 @@ def _bundle(definition: str, name: str, fingerprint: str, bos_token: str | None,
         full_json=definition,
         bundled=bundled,
         control_tokens={t["content"]: t["id"] for t in spec["added_tokens"] if is_control_token(t)},
-        fingerprint=fingerprint,
+        fingerprint=digest,
         bos_token=bos_token,
         eos_token=eos_token,
         started_encoder=encoder,
