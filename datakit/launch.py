@@ -24,8 +24,8 @@ _CHOOSING = {"-t": "template", "--template": "template", "--model": "model", "--
 
 
 def main() -> None:
-    started = start_render_tokenizer(sys.argv[1:])
     try:
+        started = start_render_tokenizer(sys.argv[1:])
         from .cli import main as command_line
     except KeyboardInterrupt:  # Ctrl-C while the command line is still being imported
         sys.exit(130)
