@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -25,7 +26,8 @@ class Probe:
         self.was_ready = True
 
     def process(self, value: int) -> dict:
-        return {"value": value, "made": self.made_in, "ready": self.was_ready, "ran": os.getpid()}
+        return {"value": value, "made": self.made_in, "ready": self.was_ready, "ran": os.getpid(),
+                "frozen": gc.get_freeze_count()}
 
 
 def run(count: int, tasks: int) -> list[dict]:
@@ -38,7 +40,7 @@ def run(count: int, tasks: int) -> list[dict]:
 
 def test_a_job_of_one_task_runs_here_without_processes():
     here = os.getpid()
-    assert run(2, 1) == [{"value": 0, "made": here, "ready": False, "ran": here}]
+    assert run(2, 1) == [{"value": 0, "made": here, "ready": False, "ran": here, "frozen": 0}]
 
 
 def test_one_worker_runs_every_task_here():
@@ -52,6 +54,13 @@ def test_forked_workers_share_the_object_made_here_once_it_is_ready():
     assert {r["made"] for r in results} == {os.getpid()}  # made once, here, before the fork
     assert all(r["ready"] for r in results)
     assert os.getpid() not in {r["ran"] for r in results}
+
+
+@linux_only
+def test_forked_workers_inherit_the_objects_alive_at_the_fork_frozen_and_this_process_does_not():
+    results = run(2, 4)
+    assert all(r["frozen"] > 0 for r in results)  # their collections leave inherited pages alone
+    assert gc.get_freeze_count() == 0
 
 
 def test_an_object_that_cannot_be_made_is_a_worker_error():
