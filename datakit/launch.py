@@ -57,6 +57,7 @@ def render_tokenizer(args: list[str]) -> str | None:
 
 
 def _choosing_options(args: list[str]) -> dict[str, str] | None:
+    """The values of the `_CHOOSING` options in ARGS by key; None if they are not plain."""
     chosen: dict[str, str] = {}
     rest = iter(args)
     for arg in rest:
@@ -65,20 +66,18 @@ def _choosing_options(args: list[str]) -> dict[str, str] | None:
         if arg in ("-h", "--help"):
             return None
         if arg.startswith("--"):
-            option, equals, value = arg.partition("=")
+            option, equals, attached = arg.partition("=")
         elif arg.startswith("-t") and len(arg) > 2:
-            option, equals, value = "-t", "=", arg[2:]
+            option, equals, attached = "-t", "=", arg[2:]
         elif arg.startswith("-") and "t" in arg and arg != "-t":
             return None  # a cluster of short options such as -qt: not plain
         else:
-            option, equals, value = arg, "", ""
+            option, equals, attached = arg, "", ""
         key = _CHOOSING.get(option)
         if key is None:
             continue
-        if not equals:
-            value = next(rest, None)  # type: ignore[assignment]
+        value = attached if equals else next(rest, None)
         if value is None or key in chosen:
             return None
         chosen[key] = value
     return chosen
-
