@@ -151,7 +151,7 @@ class Output:
         if not name:
             raise OutputReadError(f"{self.path}: the manifest names no tokenizer; give the pad id yourself")
         try:
-            bundle = load_tokenizer(name)
+            bundle = load_tokenizer(name, fast=False)  # for its pad token: nothing is encoded
         except TokenizerError as exc:
             raise OutputReadError(f"cannot load tokenizer {name!r} of {self.path} for its pad id ({exc}); "
                                   "give the pad id yourself") from None

@@ -161,9 +161,12 @@ def _token_byte_lengths(spec: dict) -> np.ndarray | None:
     return lengths
 
 
-def load_bundled(name: str, started: StartedBundle | None = None) -> TokenizerBundle:
+def load_bundled(name: str, started: StartedBundle | None = None, fast: bool = True) -> TokenizerBundle:
     """One of the tokenizers shipped in the package: `llama3`, `qwen2.5`, `qwen3` or `qwen3.5`.
-    `started` is taken over if it is this tokenizer (`bundled.start_bundled`), else ignored."""
+    `started` is taken over if it is this tokenizer (`bundled.start_bundled`), else ignored.
+    `fast`: encode with fastokens where it is installed. Its load takes about a second of a
+    core, which a render earns back; a few conversations (`inspect`) encode sooner with
+    `tokenizers`, whose ids are the same."""
     try:
         bundled = BUNDLED[name]
     except KeyError:
@@ -174,19 +177,19 @@ def load_bundled(name: str, started: StartedBundle | None = None) -> TokenizerBu
         # Started before the rest of the file is parsed here: the load is the longest step of a
         # render's start.
         definition = read_definition(name)
-        load = start_encoder_load(definition.text)
+        load = start_encoder_load(definition.text) if fast else None
     return _bundle(definition.text, name, definition.fingerprint, bundled.bos_token, bundled.eos_token,
                    _parse_without_merges(definition.text), load, bundled=True)
 
 
-def load_tokenizer(source: str, started: StartedBundle | None = None) -> TokenizerBundle:
+def load_tokenizer(source: str, started: StartedBundle | None = None, fast: bool = True) -> TokenizerBundle:
     """A bundled name, a directory or file holding `tokenizer.json`, or a hub id already cached.
 
     Hub ids go through `transformers` (an optional extra) and never touch the network. A bundled
-    tokenizer already `started` loading is taken over (`load_bundled`).
+    tokenizer already `started` loading is taken over, and `fast` picks its encoder (`load_bundled`).
     """
     if source in BUNDLED:
-        return load_bundled(source, started)
+        return load_bundled(source, started, fast)
     path = Path(source)
     if path.is_dir():
         path = path / "tokenizer.json"

@@ -84,7 +84,7 @@ def bundled_tokenizers_load_once():
     """In-process renders share one loaded copy of each bundled tokenizer (a second each to
     build); spawned workers still load their own. The tokens are the same either way."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(datakit.tokenizer, "load_bundled", lambda name, started=None: bundle(name))
+        patch.setattr(datakit.tokenizer, "load_bundled", lambda name, started=None, fast=True: bundle(name))
         yield
 
 

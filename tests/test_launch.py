@@ -106,13 +106,25 @@ def test_a_render_through_the_entry_point_writes_what_render_files_writes(tmp_pa
     assert _data_files(through_entry) == _data_files(in_process)
 
 
-def test_without_fastokens_a_bundled_tokenizer_is_encoded_by_tokenizers(monkeypatch):
-    monkeypatch.setattr("datakit.tokenizer.start_encoder_load", lambda definition: None)  # no wheel here
-    plain = unshared_load_bundled("llama3")
+@pytest.mark.parametrize("no_fastokens", [True, False], ids=["fastokens not installed", "fast=False"])
+def test_a_bundled_tokenizer_can_be_encoded_by_tokenizers_with_the_same_ids(monkeypatch, no_fastokens):
+    if no_fastokens:
+        monkeypatch.setattr("datakit.tokenizer.start_encoder_load", lambda definition: None)  # no wheel here
+    plain = unshared_load_bundled("llama3", fast=no_fastokens)
     assert plain.encoder_name.startswith("tokenizers ")
     texts = ["<|begin_of_text|>hello", "naïve café 🙂", ""]
     got, expected = plain.encode_whole(texts), bundle("llama3").encode_whole(texts)
     assert np.array_equal(got.ids, expected.ids) and np.array_equal(got.bounds, expected.bounds)
+
+
+def test_inspect_renders_with_tokenizers_which_is_ready_sooner_for_a_few_rows(monkeypatch):
+    import datakit.render.renderer as renderer
+    from datakit.inspect import make_renderer
+
+    asked = []
+    monkeypatch.setattr(renderer, "load_tokenizer", lambda name, started=None, fast=True: asked.append(fast) or bundle(name))
+    make_renderer("qwen3")
+    assert asked == [False]
 
 
 def test_the_entry_point_imports_nothing_heavy_before_the_load_starts():

@@ -16,10 +16,11 @@ def make_renderer(template: str = "llama3", tokenizer: str | None = None, *,
                   parse_special_tokens: bool = False, train_on: str = "all_assistant",
                   date_string: str = DEFAULT_DATE_STRING, drop_reasoning: bool = False,
                   chat_template_kwargs: dict | None = None) -> Renderer:
-    """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError)."""
+    """A Renderer as `datakit render` builds it (raises TemplateError, TokenizerError), encoding
+    with `tokenizers`: the same ids, and for a few rows it is ready sooner than fastokens."""
     return build_renderer(template, tokenizer, train_on=train_on, parse_special_tokens=parse_special_tokens,
                           date_string=date_string, drop_reasoning=drop_reasoning,
-                          chat_template_kwargs=chat_template_kwargs)
+                          chat_template_kwargs=chat_template_kwargs, fast_encoder=False)
 
 
 def load_jsonl_rows(

@@ -41,7 +41,7 @@ def load_output_tokenizer(out_dir: str | Path, tokenizer: str | None = None) -> 
     if not name:
         raise InspectError(f"{out_dir}: the manifest names no tokenizer; pass --tokenizer")
     try:
-        bundle = load_tokenizer(name)
+        bundle = load_tokenizer(name, fast=False)  # it decodes: fastokens' load would be wasted
     except TokenizerError as exc:
         hint = "" if tokenizer else "; pass --tokenizer to decode with another copy of it"
         raise InspectError(f"cannot load tokenizer {name!r} recorded in the manifest: {exc}{hint}") from None

@@ -344,10 +344,12 @@ def build_renderer(
     drop_reasoning: bool = False,
     chat_template_kwargs: dict[str, Any] | None = None,
     started_tokenizer: StartedBundle | None = None,
+    fast_encoder: bool = True,
 ) -> Renderer:
     """A Renderer for a template name or file and a tokenizer (default: the template's).
-    `started_tokenizer` (`bundled.start_bundled`) is used if it is the tokenizer that is loaded."""
+    `started_tokenizer` (`bundled.start_bundled`) is used if it is the tokenizer that is loaded;
+    `fast_encoder` is `load_bundled`'s `fast` (False: for a few conversations)."""
     chat = load_template(template, date_string)
-    bundle = load_tokenizer(tokenizer_name(chat, tokenizer), started_tokenizer)
+    bundle = load_tokenizer(tokenizer_name(chat, tokenizer), started_tokenizer, fast_encoder)
     return Renderer(chat, bundle, train_on=train_on, parse_special_tokens=parse_special_tokens,
                     drop_reasoning=drop_reasoning, chat_template_kwargs=chat_template_kwargs)
