@@ -76,7 +76,6 @@ class Renderer:
             template = dataclasses.replace(template, bos_token=tokenizer.bos_token)
         self.template = template
         self.tokenizer = tokenizer
-        tokenizer.whole  # noqa: B018 - starts loading the encoder while the template compiles
         self.train_on = TrainOn(train_on)
         self.parse_special_tokens = parse_special_tokens
         self.drop_reasoning = drop_reasoning
