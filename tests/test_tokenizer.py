@@ -93,3 +93,37 @@ def test_a_bundled_definition_parses_to_the_same_spec_without_its_merges(name):
     assert spec["model"]["merges"] and _parse_without_merges(definition) == dict(spec, model=dict(spec["model"], merges=[]))
     shuffled = json.dumps(dict(spec, model={"merges": [["a", "b"]], **spec["model"]}))  # merges not last
     assert _parse_without_merges(shuffled) == json.loads(shuffled)
+
+
+@pytest.fixture(scope="module")
+def prune_merges():
+    """scripts/prune_merges.py, which the build scripts of the bundled tokenizers run."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prune_merges.py"
+    spec = importlib.util.spec_from_file_location("prune_merges", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["llama3", "qwen3", "qwen3.5"])
+def test_a_bundled_tokenizer_keeps_only_the_merges_bpe_applies(name, prune_merges):
+    # The ids are those of the files as published: the goldens check every row against them.
+    model = json.loads(bundle(name).full_json)["model"]
+    assert prune_merges.applied_merges(model["vocab"], model["merges"]) == model["merges"]
+
+
+def test_pruning_every_split_merges_keeps_the_ids(prune_merges):
+    # A tiktoken-style file: the first 6,000 tokens of Qwen3.5 as ranks, every split a merge.
+    spec = json.loads(bundle("qwen3.5").full_json)
+    vocab = {text: i for text, i in spec["model"]["vocab"].items() if i < 6000}
+    splits = sorted((vocab[t], vocab[t[:k]], vocab[t[k:]], f"{t[:k]} {t[k:]}") for t in vocab
+                    for k in range(1, len(t)) if t[:k] in vocab and t[k:] in vocab)
+    spec["model"].update(vocab=vocab, merges=[merge for *_, merge in splits])
+    spec["added_tokens"] = []
+    original = json.dumps(spec, ensure_ascii=False)
+    pruned = prune_merges.pruned(original)
+    assert 0 < len(json.loads(pruned)["model"]["merges"]) < len(splits)
+    assert prune_merges.check_same_ids(original, pruned, mixes=20_000) == len(vocab) + 20_000
