@@ -89,6 +89,12 @@ class Workers:
         if self._pool is not None:
             for process in list((getattr(self._pool, "_processes", None) or {}).values()):
                 process.kill()
+            # A process killed while sending a result leaves the pool's reader waiting for the
+            # rest of it, for good while this process holds the pipe's other end: closed, the
+            # read ends and the pool shuts down.
+            results = getattr(self._pool, "_result_queue", None)
+            if results is not None:
+                results._writer.close()
             self._pool.shutdown(cancel_futures=True)
 
     def shutdown(self) -> None:

@@ -68,3 +68,36 @@ def test_an_object_that_cannot_be_made_is_a_worker_error():
         workers.Workers(Probe, (True,), 2, (ValueError,))
     with pytest.raises(workers.WorkerError, match="a worker could not start: ValueError"):
         workers.Workers(Probe, (True,), 2, ())
+
+
+_STOP_WHILE_SENDING = """
+import threading, time
+from datakit import workers
+
+class Big:
+    def ready(self):
+        pass
+
+    def process(self, mib):
+        return b"y" * (mib << 20)
+
+pool = workers.Workers(Big, (), 2, (ValueError,))
+results = pool.ordered([(64,) for _ in range(200)], 4)
+next(results)  # the processes are sending results now, one after another
+started = time.perf_counter()
+stopped = threading.Thread(target=pool.stop, daemon=True)
+stopped.start()
+stopped.join(20)
+print("stopped" if not stopped.is_alive() else "hung", round(time.perf_counter() - started, 2))
+"""
+
+
+@linux_only
+@pytest.mark.parametrize("attempt", range(3))
+def test_stop_returns_though_a_process_was_killed_while_sending_a_result(attempt):
+    # The pool's reader would wait for good for the rest of the result (Ctrl-C hung the render).
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _STOP_WHILE_SENDING], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "stopped", done.stdout
