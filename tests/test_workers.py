@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 import sys
 
 import pytest
@@ -96,8 +97,6 @@ print("stopped" if not stopped.is_alive() else "hung", round(time.perf_counter()
 @pytest.mark.parametrize("attempt", range(3))
 def test_stop_returns_though_a_process_was_killed_while_sending_a_result(attempt):
     # The pool's reader would wait for good for the rest of the result (Ctrl-C hung the render).
-    import subprocess
-
     done = subprocess.run([sys.executable, "-c", _STOP_WHILE_SENDING], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "stopped", done.stdout
