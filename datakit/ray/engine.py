@@ -88,7 +88,7 @@ class BatchRenderer:
         payload = {"ends": ends, "position": last_position(block)}
         if records:
             sides = [self.side_of(record) for record in records]
-            result = self.worker.process(records, sides)
+            result = self.worker.process(records, sides, row_keys=True)
             rows = None if result.error else _row_records(records, ordinals, result)
             for side, table in result.tables.items():
                 rows[side]["piece"] = write_piece(self.staging, str(side), table)
