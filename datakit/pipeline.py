@@ -20,13 +20,13 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from . import __version__, workers
+from .batches import BatchCut, record_batches
 from .bundled import StartedBundle
 from .convert import Examples, Limits, StopRun, convert
 from .datum import rows_to_table
@@ -85,7 +85,8 @@ class RenderOptions:
     max_reject_ratio: float = DEFAULT_MAX_REJECT_RATIO
     # How the work is done; does not change the output.
     workers: int | None = None  # at most the usable cores (`cores`)
-    batch_lines: int = 256
+    batch_lines: int = 4096  # a batch's records at most (`batches`) ...
+    batch_bytes: int = 1 << 20  # ... and its lines' bytes, once reached
     shard_bytes: int = 256 << 20
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     engine: Engine = Engine.LOCAL
@@ -102,7 +103,7 @@ class RenderOptions:
         return self.splitting or self.dedup
 
     def output_options(self) -> dict[str, Any]:
-        skip = {"workers", "batch_lines", "shard_bytes", "max_reject_ratio", "engine", "ray_address"}
+        skip = {"workers", "batch_lines", "batch_bytes", "shard_bytes", "max_reject_ratio", "engine", "ray_address"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -184,29 +185,6 @@ class BatchWorker:
         return result
 
 
-def _batches(records: Iterator[Record], size: int, side_of: Callable[[Record], Side | None]) -> Iterator[tuple]:
-    # No name here holds a record between batches: `convert` lets go of a long line once parsed.
-    while batch := RecordBatch(islice(records, size)):
-        yield batch, [side_of(x) for x in batch]
-
-
-class RecordBatch(list):
-    """The records of one task. A batch of undecoded lines (nearly always) goes to a worker
-    process as one buffer of their bytes, which pickles many times faster than the records."""
-
-    def __reduce__(self) -> tuple:
-        if not all(r.raw is not None and r.value is None and r.problem is None for r in self):
-            return list, (list(self),)
-        ends = np.cumsum([len(r.raw) for r in self], dtype=np.int64)  # type: ignore[arg-type]
-        where = np.array([(r.source, r.line) for r in self], dtype=np.int64)
-        return _unpacked, (b"".join(r.raw for r in self), ends, where)  # type: ignore[misc]
-
-
-def _unpacked(lines: bytes, ends: np.ndarray, where: np.ndarray) -> list[Record]:
-    starts = [0, *ends[:-1].tolist()]
-    return [Record(source, line, lines[a:b]) for (source, line), a, b in zip(where.tolist(), starts, ends.tolist())]
-
-
 def render_files(
     paths: Sequence[str | Path],
     out_dir: str | Path,
@@ -269,7 +247,8 @@ def _render_locally(paths: list[Path], files: list[str], out_dir: Path, options:
         raise PipelineError(str(exc)) from None
     try:
         side_of = _split_sides(paths, options)
-        batches = _batches(read_records(paths, counts, options.max_line_bytes), options.batch_lines, side_of)
+        batches = record_batches(read_records(paths, counts, options.max_line_bytes),
+                                 BatchCut(options.batch_lines, options.batch_bytes), side_of)
         result = _write_output(lambda writer: pool.ordered(batches, 2 * pool.count), counts,
                                paths, files, out_dir, options, pool.worker.describe(), progress, overwrite)
     except BaseException as exc:

@@ -105,7 +105,8 @@ def data_files(out: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus") / "chats.jsonl", 900)
+    # 3.8 MB: four batches (`batches`), so several shards and work for two workers.
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "chats.jsonl", 2000)
 
 
 @pytest.fixture(scope="module")

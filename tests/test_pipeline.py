@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 
 import numpy as np
 import pyarrow as pa
@@ -216,15 +215,3 @@ def test_the_readme_render_files_example_runs_as_a_plain_script(tmp_path, data_f
                           timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "128" and (tmp_path / "chat.datakit" / "manifest.json").is_file()
-
-
-def test_a_batch_of_records_pickles_to_the_same_records():
-    from datakit.outcome import Reason
-    from datakit.pipeline import RecordBatch, _unpacked
-    from datakit.read import Record
-
-    lines = RecordBatch([Record(0, 1, b'{"a": 1}\n'), Record(1, 7, b""), Record(1, 9, "é".encode() * 3)])
-    mixed = RecordBatch([*lines, Record(0, 3, None, {"messages": []}), Record(0, 4, None, problem=(Reason.LINE_TOO_LONG, "x"))])
-    for batch in (lines, mixed, RecordBatch()):
-        assert pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)) == list(batch)
-    assert lines.__reduce__()[0] is _unpacked and mixed.__reduce__()[0] is list  # lines go as one buffer

@@ -7,12 +7,13 @@ driver, in input order (`preserve_order`): places the rows into shards, which Ra
 (`shards.py`), and writes rejects, stats and then the manifest through the local engine's own
 `_write_output` (`OutputWriter`: the staging directory beside OUT, the lock, one atomic commit).
 
-Identical output. The local engine cuts the records of all inputs, in order, into batches of
-`batch_lines` and writes one table per batch and split; the shard bytes (and where a shard
-rolls over) follow those tables. Ray batches are cut elsewhere (per file, per block), so each
-worker result names every row's record (input, ordinal in it) and `Regroup` puts the rows
-back into the local engine's batches (record k of the whole input is in batch
-k // batch_lines) as segments of pieces, which the shard tasks join into the same tables.
+Identical output. The local engine cuts the records of all inputs, in order, into batches
+(`batches.BatchCut`: by their count and their lines' bytes) and writes one table per batch and
+split; the shard bytes (and where a shard rolls over) follow those tables. Ray batches are cut
+elsewhere (per file, per block), so each worker result gives every record's line bytes and
+names every row's record, and `Regroup`, cutting the records in input order as the local engine
+does, puts the rows back into its batches as segments of pieces, which the shard tasks join
+into the same tables.
 
 Crash safety. Only the driver holds the lock and commits; the workers and shard tasks write
 only inside its staging directory, a piece or shard under a `.tmp` name until it is complete.
@@ -34,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from ..batches import BatchCut, line_bytes
 from ..encoder import encode_on_one_thread
 from ..outcome import Side
 from ..pipeline import BatchResult, BatchWorker, PipelineError, RenderOptions
@@ -84,26 +86,27 @@ class BatchRenderer:
         self.staging = staging
 
     def __call__(self, block: pa.Table) -> pa.Table:
-        records, ordinals, ends = block_records(block)
+        records, _, ends = block_records(block)
         payload = {"ends": ends, "position": last_position(block)}
         if records:
             sides = [self.side_of(record) for record in records]
             result = self.worker.process(records, sides, row_keys=True)
-            rows = None if result.error else _row_records(records, ordinals, result)
+            rows = None if result.error else _row_records(records, result)
             for side, table in result.tables.items():
                 rows[side]["piece"] = write_piece(self.staging, str(side), table)
                 rows[side]["tokens"] = table.column("num_tokens").to_numpy().astype(np.int64) - 1
-            payload.update(rejects=result.rejects, measurements=result.measurements, error=result.error, rows=rows)
+            payload.update(rejects=result.rejects, measurements=result.measurements, error=result.error, rows=rows,
+                           line_bytes=[line_bytes(record) for record in records])
         return pa.Table.from_arrays([pa.array([pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)],
                                               pa.large_binary())], schema=RESULT_SCHEMA)
 
 
-def _row_records(records: list[Record], ordinals: list[int], result: BatchResult) -> dict[Side, dict[str, np.ndarray]]:
-    """Per split, the input and ordinal of the record each of its rows came from (with
-    `--examples per_turn` several rows share one)."""
-    ordinal_of = {(record.source, record.line): ordinal for record, ordinal in zip(records, ordinals)}
+def _row_records(records: list[Record], result: BatchResult) -> dict[Side, dict[str, np.ndarray]]:
+    """Per split, the input of the record each of its rows came from and where that record is
+    in the block (with `--examples per_turn` several rows share one)."""
+    index_of = {(record.source, record.line): i for i, record in enumerate(records)}
     return {side: {"sources": np.fromiter((source for source, _ in keys), np.int64, len(keys)),
-                   "ordinals": np.fromiter((ordinal_of[key] for key in keys), np.int64, len(keys))}
+                   "records": np.fromiter((index_of[key] for key in keys), np.int64, len(keys))}
             for side, keys in result.row_keys.items()}
 
 
@@ -113,11 +116,11 @@ class Regroup:
 
     def __init__(self, options: RenderOptions, files: list[str], counts: ReadCounts,
                  place: Callable[[Side, list[Segment], int, int, int], None]):
-        self.batch_records = options.batch_lines
+        self.cut = BatchCut(options.batch_lines, options.batch_bytes)
+        self.next_batch = 0  # the local engine's batch of the next record, in input order
         self.name_bytes = np.asarray([len(name.encode("utf-8")) for name in files], np.int64)
         self.counts = counts
         self.place = place
-        self.offsets = [0]  # records before each input, known once the inputs before it ended
         self.ended_bytes = 0
         self.batch: int | None = None
         self.open: dict[Side, list] = {}  # per split: segments, rows, tokens, source bytes of the batch
@@ -128,19 +131,18 @@ class Regroup:
         self._flush()
 
     def _feed(self, payload: dict[str, Any]) -> Iterator[BatchResult]:
-        for end in payload["ends"]:  # before the rows: an input's offset needs the ends of those before it
+        for end in payload["ends"]:
             self._end_file(end)
         position = payload["position"]
-        if position is not None and position[0] == len(self.offsets) - 1:
+        if position is not None and position[0] == len(self.counts.lines_per_file):
             self.counts.bytes = self.ended_bytes + position[1]
         if "rows" not in payload:
             return
         yield BatchResult(rejects=payload["rejects"], measurements=payload["measurements"], error=payload["error"])
         if payload["error"]:
             return
-        offsets = np.asarray(self.offsets, np.int64)
-        batch_of = {side: (offsets[row["sources"]] + row["ordinals"]) // self.batch_records
-                    for side, row in payload["rows"].items()}
+        record_batch = np.asarray(self._batches_of(payload["line_bytes"]), np.int64)
+        batch_of = {side: record_batch[row["records"]] for side, row in payload["rows"].items()}
         for batch in np.unique(np.concatenate(list(batch_of.values()) or [np.zeros(0, np.int64)])):
             if batch != self.batch:
                 self._flush()
@@ -162,7 +164,14 @@ class Regroup:
         self.counts.bytes = self.ended_bytes
         if end["error"]:
             raise ReadError(end["error"])
-        self.offsets.append(self.offsets[-1] + end["records"])
+
+    def _batches_of(self, sizes: list[int | None]) -> list[int]:
+        """The local engine's batch of each of the next records (their `line_bytes`)."""
+        batches = []
+        for size in sizes:
+            batches.append(self.next_batch)
+            self.next_batch += self.cut.ends_batch(size)
+        return batches
 
     def _flush(self) -> None:
         for side, (segments, rows, tokens, source_bytes) in self.open.items():
@@ -247,7 +256,8 @@ def _dataset(paths: list[Path], files: list[str], options: RenderOptions, side_o
              staging: str) -> Any:
     import ray.data
 
-    source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes, options.batch_lines)
+    source = InputFiles([str(p.resolve()) for p in paths], options.max_line_bytes,
+                        (options.batch_lines, options.batch_bytes))
     # One actor per CPU; each reserves 0.9 of it, so the read and shard tasks (light next to
     # rendering) always find room beside them. One block list per file: not split further.
     dataset = ray.data.read_datasource(source.datasource, num_cpus=READ_CPUS, override_num_blocks=len(paths))

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 
+from ..batches import BatchCut, line_bytes
 from ..outcome import Reason
 from ..read import ReadCounts, ReadError, Record, read_file_records
 
@@ -35,8 +36,10 @@ RECORD_SCHEMA = pa.schema([
 ])
 
 
-def read_file_blocks(path: str, source: int, max_line_bytes: int, block_records: int) -> Iterator[pa.Table]:
-    """The records of one input as `RECORD_SCHEMA` blocks of `block_records`, then its end row."""
+def read_file_blocks(path: str, source: int, max_line_bytes: int, batch: tuple[int, int]) -> Iterator[pa.Table]:
+    """The records of one input as `RECORD_SCHEMA` blocks, then its end row: each block about a
+    local batch (`BatchCut` of `batch`: its lines and bytes), though cut afresh in each input."""
+    cut = BatchCut(*batch)
     counts = ReadCounts()
     rows: list[tuple] = []
     ordinal = 0
@@ -45,7 +48,7 @@ def read_file_blocks(path: str, source: int, max_line_bytes: int, block_records:
         for record in read_file_records(Path(path), source, counts, max_line_bytes):
             rows.append(_record_row(record, ordinal, counts.bytes))
             ordinal += 1
-            if len(rows) >= block_records:
+            if cut.ends_batch(line_bytes(record)):
                 yield _block(rows)
                 rows = []
     except ReadError as exc:  # in band, in order: the driver stops where the local engine would
@@ -96,7 +99,7 @@ def last_position(block: pa.Table) -> tuple[int, int] | None:
 class InputFiles:
     """A Ray Data datasource: `paths` (absolute, seen by every node), one read task each."""
 
-    def __init__(self, paths: Sequence[str], max_line_bytes: int, block_records: int):
+    def __init__(self, paths: Sequence[str], max_line_bytes: int, batch: tuple[int, int]):
         from ray.data import Datasource
 
         # Subclassing inside keeps `import datakit.ray.read` from needing Ray at module level.
@@ -105,16 +108,16 @@ class InputFiles:
                 return sum(Path(p).stat().st_size for p in paths)
 
             def get_read_tasks(inner, parallelism: int, **_: Any) -> list:
-                return [_read_task(path, source, max_line_bytes, block_records) for source, path in enumerate(paths)]
+                return [_read_task(path, source, max_line_bytes, batch) for source, path in enumerate(paths)]
 
         self.datasource = _Source()
 
 
-def _read_task(path: str, source: int, max_line_bytes: int, block_records: int) -> Any:
+def _read_task(path: str, source: int, max_line_bytes: int, batch: tuple[int, int]) -> Any:
     from ray.data.block import BlockMetadata
     from ray.data.datasource import ReadTask
 
     size = Path(path).stat().st_size
     metadata = BlockMetadata(num_rows=None, size_bytes=size, input_files=[path], exec_stats=None)
-    return ReadTask(lambda: read_file_blocks(path, source, max_line_bytes, block_records), metadata,
+    return ReadTask(lambda: read_file_blocks(path, source, max_line_bytes, batch), metadata,
                     schema=RECORD_SCHEMA)

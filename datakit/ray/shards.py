@@ -1,6 +1,6 @@
 """The shards of `--engine ray`, written by Ray tasks, byte for byte the local engine's.
 
-The local engine writes one table per batch of `batch_lines` records (and split) into a shard
+The local engine writes one table per batch of records (`batches`; and split) into a shard
 and starts a new shard once the file reaches `shard_bytes` (`write.ShardWriter`). Here the
 render actors write their rows as piece files (`piece-HEX.arrow`) into the staging directory;
 the driver, reading only each piece's row counts and lengths in input order, works out where

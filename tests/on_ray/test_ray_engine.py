@@ -78,6 +78,17 @@ def test_ray_output_equals_local_on_every_kind_of_input(ray_runtime, inputs, tmp
         assert len(set(lines)) < len(lines)
 
 
+def test_ray_output_equals_local_when_batches_end_by_bytes(ray_runtime, inputs, tmp_path):
+    """Batches cut by their lines' bytes mid-file and across files, Parquet rows and rejects
+    among them: the Ray driver cuts where the local engine does."""
+    options = RenderOptions(batch_lines=64, batch_bytes=6000, shard_bytes=64 << 10, max_reject_ratio=1.0)
+    local, ray = both_engines(inputs, tmp_path, options)
+    assert output_files(ray) == output_files(local)
+    tables = [batch.num_rows for shard in sorted((local / "train").glob("*.arrow"))
+              for batch in pa.ipc.open_stream(pa.memory_map(str(shard))).read_all().to_batches()]
+    assert len(set(tables)) > 3 and max(tables) < 64  # cut by bytes, not by count
+
+
 def test_ray_gives_the_local_engines_errors(ray_runtime, tmp_path, data_files):
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(gzip.compress(data_files["conversations"].read_bytes())[:-40])
