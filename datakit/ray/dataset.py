@@ -24,6 +24,10 @@ from .engine import render_actors
 
 REJECT_FIELDS = [pa.field("reason", pa.string()), pa.field("detail", pa.string())]
 RENDERED_SCHEMA = pa.schema([*SCHEMA, *REJECT_FIELDS])
+# Rows a render actor takes at a time (fewer if `RenderOptions.batch_lines` says so). Ray Data
+# cuts batches by rows, before a row's size is known: this many spread a small Dataset over
+# the actors and keep a batch of long chats to a few MB.
+BATCH_ROWS = 256
 
 
 class RowRenderer:
@@ -95,7 +99,7 @@ def render_dataset(ds: Any, options: RenderOptions = RenderOptions(), *, source:
         raise ValueError("render_dataset does not split (--test-ratio, --test-size, --dedup); "
                          "render files with datakit render --engine ray, or split the rows in Ray")
     rendered = ds.map_batches(RowRenderer, fn_constructor_args=(options, source, source_column, line_column),
-                              batch_size=options.batch_lines, batch_format="pyarrow",
+                              batch_size=min(options.batch_lines, BATCH_ROWS), batch_format="pyarrow",
                               compute=ray.data.ActorPoolStrategy(min_size=1, max_size=render_actors(options)))
     rendered.context.execution_options.preserve_order = True
     return rendered
