@@ -4,7 +4,7 @@ a worker process.
 A batch ends after `batch_lines` records or once its lines hold `batch_bytes` bytes, whichever
 comes first. A batch costs a few milliseconds of CPU of its own (pickling it and its result,
 the pipes, the worker pool's threads): 256 long chats (1.6 MB) repay that, 256 short ones (80
-KB) spend a fifth of their time on it. A record without its line's bytes (a Parquet row, a line
+KB) spend a tenth of their CPU on it. A record without its line's bytes (a Parquet row, a line
 too long to read) counts as 1/256 of `batch_bytes`, so such records come 256 to a batch.
 
 Both engines cut where `BatchCut` says: the local engine as it reads, the Ray engine's driver

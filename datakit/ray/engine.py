@@ -86,7 +86,7 @@ class BatchRenderer:
         self.staging = staging
 
     def __call__(self, block: pa.Table) -> pa.Table:
-        records, _, ends = block_records(block)
+        records, ends = block_records(block)
         payload = {"ends": ends, "position": last_position(block)}
         if records:
             sides = [self.side_of(record) for record in records]

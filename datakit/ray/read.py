@@ -5,7 +5,7 @@ so bad JSON would vanish instead of becoming a reject, and blank lines would go 
 Each read task here runs `read_file_records` on one input (JSONL, JSON arrays, gzip, Parquet:
 exactly the records, line numbers and counts of the local reader) and yields them as Arrow
 blocks of `RECORD_SCHEMA`, in order, the last block ending with one end-of-file row that
-carries the file's counts (lines, blank lines, records, bytes) or the read error that stopped
+carries the file's counts (lines, blank lines, bytes) or the read error that stopped
 it. With Ray Data's `preserve_order`, the blocks reach the driver in file order, then line order.
 """
 
@@ -23,7 +23,6 @@ from ..read import ReadCounts, ReadError, Record, read_file_records
 
 RECORD_SCHEMA = pa.schema([
     pa.field("source", pa.int32()),  # the input's index
-    pa.field("ordinal", pa.int64()),  # the record's 0-based index in its input; at the end: the records read
     pa.field("line", pa.int64()),  # 1-based line or record number; at the end: the lines read
     pa.field("raw", pa.large_binary()),  # the undecoded record (JSONL line, array element)
     pa.field("value", pa.large_binary()),  # a Parquet row, pickled (as the local reader decodes it)
@@ -42,25 +41,23 @@ def read_file_blocks(path: str, source: int, max_line_bytes: int, batch: tuple[i
     cut = BatchCut(*batch)
     counts = ReadCounts()
     rows: list[tuple] = []
-    ordinal = 0
     error = None
     try:
         for record in read_file_records(Path(path), source, counts, max_line_bytes):
-            rows.append(_record_row(record, ordinal, counts.bytes))
-            ordinal += 1
+            rows.append(_record_row(record, counts.bytes))
             if cut.ends_batch(line_bytes(record)):
                 yield _block(rows)
                 rows = []
     except ReadError as exc:  # in band, in order: the driver stops where the local engine would
         error = str(exc)
-    rows.append((source, ordinal, counts.lines, None, None, None, None, counts.bytes, True, counts.blank, error))
+    rows.append((source, counts.lines, None, None, None, None, counts.bytes, True, counts.blank, error))
     yield _block(rows)
 
 
-def _record_row(record: Record, ordinal: int, position: int) -> tuple:
+def _record_row(record: Record, position: int) -> tuple:
     reason, detail = record.problem if record.problem else (None, None)
     value = None if record.value is None else pickle.dumps(record.value, protocol=pickle.HIGHEST_PROTOCOL)
-    return (record.source, ordinal, record.line, record.raw, value,
+    return (record.source, record.line, record.raw, value,
             None if reason is None else str(reason), detail, position, False, 0, None)
 
 
@@ -70,14 +67,13 @@ def _block(rows: list[tuple]) -> pa.Table:
                                 schema=RECORD_SCHEMA)
 
 
-def block_records(block: pa.Table) -> tuple[list[Record], list[int], list[dict[str, Any]]]:
-    """A `RECORD_SCHEMA` block back as records (with each one's ordinal) and its end rows."""
+def block_records(block: pa.Table) -> tuple[list[Record], list[dict[str, Any]]]:
+    """A `RECORD_SCHEMA` block back as records and its end rows."""
     columns = {name: block.column(name).to_pylist() for name in RECORD_SCHEMA.names}
-    records, ordinals, ends = [], [], []
+    records, ends = [], []
     for i, is_end in enumerate(columns["end"]):
         if is_end:
-            ends.append({"source": columns["source"][i], "records": columns["ordinal"][i],
-                         "lines": columns["line"][i], "blank": columns["blank"][i],
+            ends.append({"source": columns["source"][i], "lines": columns["line"][i], "blank": columns["blank"][i],
                          "bytes": columns["position"][i], "error": columns["error"][i]})
             continue
         reason = columns["reason"][i]
@@ -85,8 +81,7 @@ def block_records(block: pa.Table) -> tuple[list[Record], list[int], list[dict[s
         records.append(Record(columns["source"][i], columns["line"][i], columns["raw"][i],
                               None if value is None else pickle.loads(value),
                               None if reason is None else (Reason(reason), columns["detail"][i])))
-        ordinals.append(columns["ordinal"][i])
-    return records, ordinals, ends
+    return records, ends
 
 
 def last_position(block: pa.Table) -> tuple[int, int] | None:
